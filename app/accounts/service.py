@@ -1,0 +1,114 @@
+"""Cloud accounts: keys verified against the cloud, secrets encrypted, never returned."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.accounts.models import CloudAccount
+from app.core.crypto import encrypt
+from app.core.db import transaction
+from app.core.errors import Conflict, ParamInvalid
+from app.core.paging import paginate
+from app.core.tenancy import org_id, owned, principal, require_admin
+from app.core.timefmt import fmt
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def to_dict(acc: CloudAccount) -> dict:
+    return {"id": acc.id, "account_name": acc.account_name, "account_key": acc.account_key,
+            "provider": acc.provider, "endpoint": acc.endpoint, "project_id": acc.project_id,
+            "create_at": fmt(acc.created_at), "create_by": acc.create_by}
+
+
+def live_accounts():
+    return select(CloudAccount).where(CloudAccount.org_id == org_id(), CloudAccount.deleted_id == 0)
+
+
+def find_by_key(account_key: str, provider: str | None = None) -> CloudAccount | None:
+    query = live_accounts().where(CloudAccount.account_key == account_key)
+    if provider:
+        query = query.where(CloudAccount.provider == provider)
+    return db.session.scalar(query)
+
+
+def first_of_provider(provider: str) -> CloudAccount | None:
+    return db.session.scalar(live_accounts().where(CloudAccount.provider == provider).order_by(CloudAccount.id))
+
+
+def verify(acc: CloudAccount) -> None:
+    """One cheap read call; a key the cloud rejects is a 400 naming the problem."""
+    if not current_app.config["VERIFY_ACCOUNTS"]:
+        return
+    from app.providers import base, registry
+    try:
+        provider = registry.get_provider(acc.provider, acc.credentials(), None)
+        provider.list_regions()
+    except base.AuthFailed as exc:
+        raise ParamInvalid("account_secret", f"the cloud rejected this key pair: {exc}")
+    except base.CloudError as exc:
+        raise ParamInvalid("endpoint" if acc.endpoint else "account_key",
+                           f"could not verify the key pair with the cloud: {exc}")
+
+
+def create(body: dict) -> CloudAccount:
+    require_admin()
+    if body["provider"] == "HuaweiCloud" and not body.get("project_id"):
+        raise ParamInvalid("project_id", "HuaweiCloud accounts need a project_id")
+    if find_by_key(body["account_key"]):
+        raise Conflict({"account_key": "this access key is already registered in the organisation"})
+    acc = CloudAccount(org_id=org_id(), account_name=body["account_name"], provider=body["provider"],
+                       account_key=body["account_key"], secret_encrypted=encrypt(body["account_secret"]),
+                       endpoint=(body.get("endpoint") or "").rstrip("/") or None,
+                       project_id=body.get("project_id"), extras=body.get("extras"),
+                       create_by=principal().username)
+    verify(acc)
+    with transaction():
+        db.session.add(acc)
+    log.info("cloud account %s (%s) created", acc.id, acc.provider)
+    return acc
+
+
+def edit(body: dict) -> CloudAccount:
+    require_admin()
+    with transaction():
+        acc = owned(db.session.get(CloudAccount, body["account_id"]), "account_id")
+        for key in ("account_name", "project_id", "extras"):
+            if key in body:
+                setattr(acc, key, body[key])
+        if "endpoint" in body:
+            acc.endpoint = (body["endpoint"] or "").rstrip("/") or None
+        if "account_secret" in body:
+            acc.secret_encrypted = encrypt(body["account_secret"])
+        if {"account_secret", "endpoint", "project_id"} & body.keys():
+            verify(acc)
+    return acc
+
+
+def delete(ids: list[int]) -> None:
+    """Delete accounts; refused (409, nothing deleted) while any live cluster uses one."""
+    from app.clusters.models import Cluster
+    require_admin()
+    with transaction():
+        accounts = [owned(db.session.get(CloudAccount, i), "ids") for i in ids]
+        in_use = db.session.scalars(select(Cluster.name).where(
+            Cluster.account_id.in_([a.id for a in accounts]), Cluster.deleted_id == 0)).all()
+        if in_use:
+            raise Conflict({"ids": "accounts still used by clusters: " + ", ".join(sorted(in_use))})
+        for acc in accounts:
+            acc.deleted_id = acc.id
+
+
+def list_page(args: dict):
+    query = live_accounts()
+    if args.get("provider"):
+        query = query.where(CloudAccount.provider == args["provider"])
+    if args.get("account_name"):
+        query = query.where(CloudAccount.account_name == args["account_name"])
+    if args.get("account"):
+        query = query.where(CloudAccount.account_key == args["account"])
+    rows, pager = paginate(query.order_by(CloudAccount.id.desc()), args)
+    return {"cloud_account_list": [to_dict(a) for a in rows], "pager": pager}

@@ -1,0 +1,32 @@
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import UTCDateTime, utcnow
+from app.extensions import db
+
+
+class Cluster(db.Model):
+    """A cluster template. `deleted_id` is 0 while live, the row id once deleted (names are
+    unique per organisation among live clusters; tasks and bills keep pointing at old rows)."""
+
+    __tablename__ = "clusters"
+    __table_args__ = (UniqueConstraint("org_id", "name", "deleted_id", name="uq_cluster_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("cloud_accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    provider: Mapped[str] = mapped_column(String(32))
+    region_id: Mapped[str] = mapped_column(String(64))
+    zone_id: Mapped[str] = mapped_column(String(64))
+    instance_type: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str] = mapped_column(String(255))
+    network_config = mapped_column(JSON, nullable=False)
+    charge_config = mapped_column(JSON, nullable=False)
+    disks = mapped_column(JSON, nullable=False)
+    password_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    desc: Mapped[str] = mapped_column(String(512), default="")
+    tags = mapped_column(JSON, nullable=True)
+    create_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    deleted_id: Mapped[int] = mapped_column(Integer, default=0)

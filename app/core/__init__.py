@@ -1,0 +1,1 @@
+"""Pieces every API area shares: errors, envelope, database helpers, crypto, time, paging."""

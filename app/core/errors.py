@@ -1,0 +1,118 @@
+"""Our error families, and the one place that turns any exception into the response envelope."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status = 500
+    msg = "internal_error"
+
+    def __init__(self, detail=None):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ParamInvalid(AppError):
+    """Bad input; `detail` maps each offending field to its reason."""
+
+    status, msg = 400, "param_invalid"
+
+    def __init__(self, field_or_errors, reason: str | None = None):
+        errors = field_or_errors if isinstance(field_or_errors, dict) else {field_or_errors: reason}
+        super().__init__(errors)
+
+
+class Unauthorized(AppError):
+    status, msg = 401, "unauthorized"
+
+
+class Forbidden(AppError):
+    status, msg = 403, "forbidden"
+
+
+class NotFound(AppError):
+    status, msg = 404, "not_found"
+
+
+class Conflict(AppError):
+    status, msg = 409, "conflict"
+
+
+class CloudFailure(AppError):
+    """A provider-side failure the caller cannot fix by changing the request."""
+
+    status, msg = 502, "cloud_error"
+
+
+HTTP_MSGS = {400: "param_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+             405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+             415: "param_invalid", 429: "too_many_requests"}
+
+
+def envelope(code: int, msg: str, data=None):
+    resp = jsonify({"code": code, "msg": msg, "data": data})
+    resp.status_code = code
+    return resp
+
+
+def flatten_messages(messages, prefix: str = "") -> dict:
+    """Turn marshmallow's nested error dict into {"a.b.0.c": "reason"}."""
+    out = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = key if key != "_schema" else ""
+            path = f"{prefix}.{name}" if prefix and name != "" else (prefix or str(name))
+            out.update(flatten_messages(value, path))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        out[prefix or "body"] = " ".join(messages)
+    elif isinstance(messages, list):
+        for i, value in enumerate(messages):
+            out.update(flatten_messages(value, f"{prefix}.{i}" if prefix else str(i)))
+    else:
+        out[prefix or "body"] = str(messages)
+    return out
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(AppError)
+    def _app_error(err: AppError):
+        return envelope(err.status, err.msg, err.detail)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        code = err.code or 500
+        if code == 422 or (code == 400 and getattr(err, "data", None)):
+            # webargs/marshmallow validation: {"json": {"field": ["reason"]}}
+            messages = (getattr(err, "data", None) or {}).get("messages", {})
+            errors = {}
+            for location_errors in messages.values():
+                errors.update(flatten_messages(location_errors))
+            return envelope(400, "param_invalid", errors or None)
+        if code >= 500:
+            return envelope(500, "internal_error")
+        return envelope(code, HTTP_MSGS.get(code, "error"),
+                        err.description if code == 400 else None)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error")
+        return envelope(500, "internal_error")
+
+
+def register_cloud_error_handler(app: Flask) -> None:
+    from app.providers.base import AuthFailed, CloudError, InvalidRequest, Throttled
+
+    @app.errorhandler(CloudError)
+    def _cloud_error(err: CloudError):
+        detail = {"code": err.code, "message": err.message, "request_id": err.request_id}
+        if isinstance(err, Throttled):
+            return envelope(429, "too_many_requests", detail)
+        if isinstance(err, (InvalidRequest, AuthFailed)):
+            return envelope(400, "param_invalid", {"cloud": str(err)})
+        return envelope(502, "cloud_error", detail)

@@ -1,0 +1,44 @@
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import UTCDateTime, utcnow
+from app.extensions import db
+
+PENDING, RUNNING, DELETING, DELETED, FAILED = "Pending", "Running", "Deleting", "Deleted", "Failed"
+LIVE = (PENDING, RUNNING, DELETING)
+
+
+class Instance(db.Model):
+    """One cloud machine. Billing spans [created_at, deleted_at or now): `created_at` is when the
+    cloud accepted the create call, `deleted_at` when it accepted the delete call."""
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        UniqueConstraint("provider", "instance_id", name="uq_instance_provider_id"),
+        Index("ix_instances_org_id_id", "org_id", "id"),
+        Index("ix_instances_cluster_status", "cluster_id", "status"),
+        Index("ix_instances_org_status", "org_id", "status"),
+        Index("ix_instances_org_created", "org_id", "created_at"),
+        Index("ix_instances_cluster_created", "cluster_id", "created_at"),
+        Index("ix_instances_ip_inner", "ip_inner"),
+        Index("ix_instances_ip_outer", "ip_outer"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("cloud_accounts.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    batch_idx: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delete_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    instance_id: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    region_id: Mapped[str] = mapped_column(String(64))
+    zone_id: Mapped[str] = mapped_column(String(64))
+    instance_type: Mapped[str] = mapped_column(String(64))
+    image_id: Mapped[str] = mapped_column(String(255), default="")
+    ip_inner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ip_outer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    running_at = mapped_column(UTCDateTime, nullable=True)
+    deleted_at = mapped_column(UTCDateTime, nullable=True, index=True)

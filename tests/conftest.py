@@ -1,0 +1,203 @@
+"""Fixtures: one app per session (schema built by the Alembic migrations), tables emptied after
+each test, API clients holding tokens, and a watch on every response for leaked secrets."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from config import TestConfig  # noqa: E402
+
+# Every secret a test hands to the API; no response may ever contain one.
+SECRETS: set[str] = set()
+
+
+def new_secret(prefix: str = "Sk") -> str:
+    value = f"{prefix}{secrets.token_hex(12)}"
+    SECRETS.add(value)
+    return value
+
+
+def new_password() -> str:
+    value = f"Pw{secrets.token_hex(6)}#A1"
+    SECRETS.add(value)
+    return value
+
+
+class WatchedClient(FlaskClient):
+    """The test client, failing any response that contains a secret a test created."""
+
+    def open(self, *args, **kwargs):
+        resp = super().open(*args, **kwargs)
+        body = resp.get_data(as_text=True)
+        leaked = [s for s in SECRETS if s in body]
+        assert not leaked, f"response leaked a secret: {resp.request.path}"
+        return resp
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+
+    home = tmp_path_factory.mktemp("bridgx-home")
+    application = create_app(TestConfig(home))
+    application.test_client_class = WatchedClient
+    with application.app_context():
+        if application.config["SQLALCHEMY_DATABASE_URI"].startswith("mysql"):
+            _drop_everything(db)
+        upgrade(directory=application.extensions["migrate"].directory)
+    yield application
+
+
+def _drop_everything(db):
+    from sqlalchemy import MetaData, text
+    meta = MetaData()
+    meta.reflect(bind=db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for table in meta.sorted_tables:
+            conn.execute(text(f"DROP TABLE `{table.name}`"))
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(app):
+    yield
+    from app.extensions import db
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+
+
+class Api:
+    """A logged-in client: `api.post(path, body)` / `api.get(path, **query)` → (status, envelope)."""
+
+    def __init__(self, client, token=None, username=None):
+        self.client, self.token, self.username = client, token, username
+
+    def _headers(self):
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def post(self, path, body=None, raw=None):
+        data = raw if raw is not None else json.dumps(body if body is not None else {})
+        resp = self.client.post(_url(path), data=data, headers=self._headers(), content_type="application/json")
+        return resp.status_code, resp.get_json()
+
+    def get(self, path, **query):
+        resp = self.client.get(_url(path), query_string=query, headers=self._headers())
+        return resp.status_code, resp.get_json()
+
+    def delete(self, path):
+        resp = self.client.delete(_url(path), headers=self._headers())
+        return resp.status_code, resp.get_json()
+
+
+def _url(path: str) -> str:
+    return path if path.startswith("/") else "/api/v1/" + path
+
+
+@pytest.fixture
+def make_user(app):
+    """make_user(org, username, admin=True) → a logged-in Api for a new user."""
+    def _make(org="acme", username=None, admin=True):
+        from app.auth.service import create_user
+        username = username or f"user{secrets.token_hex(3)}"
+        password = new_password()
+        with app.app_context():
+            create_user(org, username, password, admin=admin)
+        client = app.test_client()
+        status, body = Api(client).post("/user/login", {"username": username, "password": password})
+        assert status == 200, body
+        return Api(client, body["data"], username)
+    return _make
+
+
+@pytest.fixture
+def api(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def anon(app):
+    return Api(app.test_client())
+
+
+def account_body(provider="AlibabaCloud", key=None, secret=None, **extra) -> dict:
+    body = {"account_name": "main", "provider": provider, "account_key": key or f"LTAI{secrets.token_hex(6)}",
+            "account_secret": secret or new_secret()}
+    if provider == "HuaweiCloud":
+        body["project_id"] = "0" * 32
+    body.update(extra)
+    return body
+
+
+def manual_cluster_example(account_key: str, password: str) -> str:
+    """The manual's cluster/create request example, exactly as written (trailing commas too)."""
+    return """{
+    "name":"测试集群",
+    "provider":"AlibabaCloud",
+    "account_key":"%s",
+    "charge_type":"PostPaid",
+    "region_id":"cn-qingdao",
+    "zone_id":"cn-qingdao-b",
+    "instance_type":"ecs.n1.tiny",
+    "image":"centos_7_6_x64_20G_alibase_20211030.vhd",
+    "password":"%s",
+    "desc":"测试用的集群",
+    "network_config":{
+        "vpc":"vpc-m5***6tgd",
+        "subnet_id":"vsw-m5***4y3xs6ivwc",
+        "security_group":"sg-m5***2cu2f5x8"
+    },
+    "disks":{
+        "system_disk":{
+            "category":"cloud_efficiency",
+            "size":50,
+        },
+        "data_disk":[
+            {
+                "category":"cloud_efficiency",
+                "size":50,
+            }
+        ]
+    }
+}""" % (account_key, password)
+
+
+def cluster_body(account_key: str, name="web", **overrides) -> dict:
+    body = {
+        "name": name, "provider": "AlibabaCloud", "account_key": account_key, "region_id": "cn-qingdao",
+        "zone_id": "cn-qingdao-b", "instance_type": "ecs.g6.large",
+        "image": "centos_7_6_x64_20G_alibase_20211030.vhd", "password": new_password(),
+        "network_config": {"vpc": "vpc-1", "subnet_id": "vsw-1", "security_group": "sg-1"},
+        "charge_config": {"charge_type": "PostPaid"},
+        "disks": {"system_disk": {"category": "cloud_efficiency", "size": 40}, "data_disk": []},
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def account(api):
+    """An AlibabaCloud account of the `api` user's organisation."""
+    status, body = api.post("cloud_account/create", account_body())
+    assert status == 200, body
+    return body["data"]

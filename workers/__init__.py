@@ -1,0 +1,50 @@
+"""Celery wired to the Flask app: every task runs inside an app context (Flask's own pattern)."""
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def celery_init_app(app: Flask) -> Celery:
+    from app.extensions import db
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                try:
+                    return self.run(*args, **kwargs)
+                finally:
+                    db.session.remove()
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    conf = app.config
+    celery.conf.update(
+        broker_url=conf["CELERY_BROKER_URL"],
+        result_backend=conf["CELERY_RESULT_BACKEND"],
+        task_ignore_result=True,
+        # A task message is acknowledged only after it ran; one lost with its worker is
+        # delivered again. The engine makes a second run harmless (see app/tasks/engine.py).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=transport_options(conf["CELERY_BROKER_URL"]),
+        task_always_eager=conf["EAGER_TASKS"],
+        timezone="UTC",
+        imports=("workers.tasks",),
+        beat_schedule=beat_schedule(conf),
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+def transport_options(broker_url: str) -> dict:
+    if broker_url.startswith("redis"):
+        # An unacknowledged message comes back after this long if its worker vanished.
+        return {"visibility_timeout": 3600}
+    return {}  # the SQLAlchemy transport passes options to create_engine; it polls every second
+
+
+def beat_schedule(conf) -> dict:
+    return {}
