@@ -29,19 +29,19 @@ def cli():
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9090, show_default=True, type=int)
-@click.option("--demo", is_flag=True, help="Also start the local cloud emulator and register a demo account on it.")
+@click.option("--demo", is_flag=True, help="Also start the local cloud emulator and register demo accounts on it.")
+@click.option("--demo-port", default=9091, show_default=True, type=int, help="The emulator's port with --demo.")
 @click.option("--workers", default=None, type=int, help="Celery worker threads (default BRIDGX_WORKER_CONCURRENCY).")
-def run(host, port, demo, workers):
+def run(host, port, demo, demo_port, workers):
     """Serve the API with a Celery worker and beat: SQLite and a SQLite broker by default."""
     from werkzeug.serving import make_server
 
+    _metrics_dir()
     app = make_app()
     with app.app_context():
         _upgrade_and_bootstrap(app)
-    sim = None
-    if demo:
-        sim = _start_demo(app)
     server = make_server(host, port, app, threaded=True)  # fails early if the port is taken
+    sim = _start_demo(app, demo_port) if demo else None
     home = app.config["HOME"]
     env = dict(os.environ, BRIDGX_HOME=str(home))
     concurrency = str(workers or app.config["WORKER_CONCURRENCY"])
@@ -64,6 +64,17 @@ def run(host, port, demo, workers):
             worker.kill()
         if sim is not None:
             sim.stop()
+
+
+def _metrics_dir() -> None:
+    """API and worker share Prometheus counters through files (set before prometheus_client loads)."""
+    import shutil
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its multiprocess directory was set")
+    path = Path(os.environ.get("BRIDGX_HOME", "./instance")).resolve() / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def _raise_interrupt(*_):
@@ -100,8 +111,53 @@ def _upgrade_and_bootstrap(app) -> None:
                    f"-d '{{\"username\":\"admin\",\"password\":\"'$(cat {password_file})'\"}}'")
 
 
-def _start_demo(app):
-    raise click.ClickException("--demo needs the cloud emulator (cloudsim), not installed yet")
+DEMO_NETWORK = {  # provider → (region, zone, instance type, image) in the emulator's catalogue
+    "AlibabaCloud": ("cn-qingdao", "cn-qingdao-b", "ecs.g6.large", "centos_7_6_x64_20G_alibase_20211030.vhd"),
+    "TencentCloud": ("ap-guangzhou", "ap-guangzhou-3", "S5.MEDIUM4", "img-9qabwvbn"),
+    "AWSCloud": ("us-east-1", "us-east-1a", "t3.micro", "ami-0c02fb55956c7d316"),
+}
+
+
+def _start_demo(app, port: int):
+    """Serve the local cloud emulator and point a demo account of each cloud of org 'default' at it."""
+    import json
+
+    from sqlalchemy import select
+
+    from app.accounts.models import CloudAccount
+    from app.auth.models import Organization
+    from app.core.crypto import encrypt
+    from app.extensions import db
+    from cloudsim import CloudSim
+
+    keys = {provider: (f"DEMO{provider[:5].upper()}KEY", secrets.token_urlsafe(18)) for provider in DEMO_NETWORK}
+    sim = CloudSim(credentials=dict(keys.values()), boot_seconds=3.0)
+    server = sim.serve(port=port)
+    with app.app_context():
+        org = db.session.scalar(select(Organization).where(Organization.name == "default"))
+        for provider, (key, secret) in keys.items():
+            acc = db.session.scalar(select(CloudAccount).where(CloudAccount.org_id == org.id,
+                                                               CloudAccount.account_key == key,
+                                                               CloudAccount.deleted_id == 0))
+            if acc is None:
+                acc = CloudAccount(org_id=org.id, account_name=f"demo {provider}", provider=provider,
+                                   account_key=key, create_by="demo")
+                db.session.add(acc)
+            acc.secret_encrypted, acc.endpoint = encrypt(secret), server.url
+        db.session.commit()
+    region, zone, itype, image = DEMO_NETWORK["AlibabaCloud"]
+    vpc = sim.add_vpc("AlibabaCloud", region, "demo-vpc", "10.1.0.0/16")
+    body = {"name": "demo", "provider": "AlibabaCloud", "account_key": keys["AlibabaCloud"][0],
+            "region_id": region, "zone_id": zone, "instance_type": itype, "image": image,
+            "password": "Demo-pass1", "charge_type": "PostPaid",
+            "network_config": {"vpc": vpc, "subnet_id": sim.add_subnet("AlibabaCloud", region, vpc, zone, "demo-subnet",
+                                                                        "10.1.0.0/18"),
+                               "security_group": sim.add_security_group("AlibabaCloud", region, vpc, "demo-sg")},
+            "disks": {"system_disk": {"category": "cloud_efficiency", "size": 40}, "data_disk": []}}
+    (app.config["HOME"] / "demo_cluster.json").write_text(json.dumps(body, indent=2))
+    click.echo(f"Demo cloud emulator on {server.url}; demo accounts {', '.join(k for k, _ in keys.values())}.")
+    click.echo(f"A ready-to-post cluster/create body is in {app.config['HOME'] / 'demo_cluster.json'}")
+    return server
 
 
 @cli.command("create-user")
@@ -139,6 +195,14 @@ def create_token_cmd(username, name):
             raise click.ClickException(str(exc.detail))
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.pass_context
+def cloudsim(ctx):
+    """The local cloud emulator (every cloud on one port); `cloudsim --help` for its options."""
+    from cloudsim.cli import main
+    raise SystemExit(main(ctx.args))
+
+
 @cli.command()
 def migrate():
     """Apply database migrations (production deploys run this once per release)."""
@@ -148,6 +212,27 @@ def migrate():
         upgrade(directory=app.extensions["migrate"].directory)
     click.echo("database is at the latest revision")
 
+
+def _with_app(command: click.Command) -> click.Command:
+    """Run a command defined inside app/ within an application context."""
+    callback = command.callback
+
+    def wrapped(*args, **kwargs):
+        with make_app().app_context():
+            return callback(*args, **kwargs)
+    command.callback = wrapped
+    return command
+
+
+def _register() -> None:
+    from app.catalog.cli import refresh_catalog
+    from app.tasks.cli import expand_cmd, shrink_cmd, task_wait_cmd
+    for command in (expand_cmd, shrink_cmd, task_wait_cmd):
+        cli.add_command(_with_app(command))
+    cli.add_command(refresh_catalog)  # makes its own app
+
+
+_register()
 
 if __name__ == "__main__":
     cli()

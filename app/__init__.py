@@ -12,7 +12,9 @@ from sqlalchemy.engine import Engine
 from config import BaseConfig, load_config
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
-BLUEPRINTS = ("app.auth.views", "app.accounts.views", "app.clusters.views", "app.health.views")
+BLUEPRINTS = ("app.auth.views", "app.accounts.views", "app.clusters.views", "app.tasks.views", "app.health.views",
+              "app.instances.views", "app.usage.views", "app.network.views", "app.catalog.views",
+              "app.metrics.views")
 
 
 def create_app(config: BaseConfig | None = None) -> Flask:
@@ -50,6 +52,8 @@ def _configure_providers(app: Flask) -> None:
         from app.providers import registry
     except ImportError:  # the provider layer is optional until its drivers land
         return
+    from app.metrics.collectors import install
+    install()
     registry.configure(registry.ProviderSettings(
         redis_url=app.config["REDIS_URL"], rate_overrides=app.config["PROVIDER_RATE_OVERRIDES"],
         max_attempts=app.config["PROVIDER_MAX_ATTEMPTS"]))

@@ -80,7 +80,7 @@ class EmbeddedConfig(BaseConfig):
         super().__init__()
         self.HOME.mkdir(parents=True, exist_ok=True)
         self.SQLALCHEMY_DATABASE_URI = self.SQLALCHEMY_DATABASE_URI or f"sqlite:///{self.HOME / 'bridgx.sqlite'}"
-        self.CELERY_BROKER_URL = self.CELERY_BROKER_URL or f"sqla+sqlite:///{self.HOME / 'broker.sqlite'}"
+        self.CELERY_BROKER_URL = self.CELERY_BROKER_URL or f"bxsqla+sqlite:///{self.HOME / 'broker.sqlite'}"
         self.SECRET_KEY = self.SECRET_KEY or _home_secret(self.HOME / "secret_key", lambda: secrets.token_urlsafe(48))
         self.ENCRYPTION_KEYS = self.ENCRYPTION_KEYS or _home_secret(self.HOME / "encryption_key", _fernet_key)
 
@@ -112,7 +112,7 @@ class TestConfig(BaseConfig):
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("BRIDGX_TEST_DATABASE_URL") or f"sqlite:///{home / 'test.sqlite'}"
         redis_url = os.environ.get("BRIDGX_TEST_REDIS_URL")
         self.REDIS_URL = redis_url
-        self.CELERY_BROKER_URL = redis_url or f"sqla+sqlite:///{home / 'broker.sqlite'}"
+        self.CELERY_BROKER_URL = redis_url or f"bxsqla+sqlite:///{home / 'broker.sqlite'}"
         self.SECRET_KEY = "test-secret-key-" + "x" * 32
         self.ENCRYPTION_KEYS = _fernet_key()
         self.EAGER_TASKS = True

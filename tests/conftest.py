@@ -118,15 +118,13 @@ def _url(path: str) -> str:
 def make_user(app):
     """make_user(org, username, admin=True) → a logged-in Api for a new user."""
     def _make(org="acme", username=None, admin=True):
-        from app.auth.service import create_user
+        from app.auth.service import create_user, issue_token
         username = username or f"user{secrets.token_hex(3)}"
-        password = new_password()
         with app.app_context():
-            create_user(org, username, password, admin=admin)
-        client = app.test_client()
-        status, body = Api(client).post("/user/login", {"username": username, "password": password})
-        assert status == 200, body
-        return Api(client, body["data"], username)
+            # a token straight from the service: test_auth covers /user/login, and a password
+            # check per test would spend most of the suite in argon2
+            token = issue_token(create_user(org, username, new_password(), admin=admin))
+        return Api(app.test_client(), token, username)
     return _make
 
 
@@ -201,3 +199,63 @@ def account(api):
     status, body = api.post("cloud_account/create", account_body())
     assert status == 200, body
     return body["data"]
+
+
+# ---------------------------------------------------------------- the local cloud emulator
+SIM_SECRET = new_secret("SimSecret")
+# one key pair per provider: an access key is unique within an organisation
+SIM_KEYS = {p: f"AK{p[:5].upper()}SIMTEST01" for p in ("AlibabaCloud", "TencentCloud", "AWSCloud", "HuaweiCloud",
+                                                        "BaiduCloud")}
+
+# provider → (region, zone, instance type, image) from the emulator's catalogue
+CATALOG = {
+    "AlibabaCloud": ("cn-qingdao", "cn-qingdao-b", "ecs.g6.large", "centos_7_6_x64_20G_alibase_20211030.vhd"),
+    "TencentCloud": ("ap-guangzhou", "ap-guangzhou-3", "S5.MEDIUM4", "img-9qabwvbn"),
+    "AWSCloud": ("us-east-1", "us-east-1a", "t3.micro", "ami-0c02fb55956c7d316"),
+}
+
+
+@pytest.fixture(scope="session")
+def cloud_server():
+    from cloudsim import CloudSim
+    sim = CloudSim(credentials={key: SIM_SECRET for key in SIM_KEYS.values()}, seed=1)
+    server = sim.serve()
+    yield sim, server
+    server.stop()
+
+
+@pytest.fixture
+def sim(cloud_server):
+    """The emulator, emptied and with every knob back at its default."""
+    sim, server = cloud_server
+    sim.configure(boot_seconds=0.0, latency=0.0, rates={}, capacity={}, error_rate=0.0, throttle_rate=0.0,
+                  quota={}, lost_reply_rate=0.0)
+    sim.reset()
+    sim.url = server.url
+    return sim
+
+
+@pytest.fixture
+def cloud_cluster(api, sim):
+    """cloud_cluster(provider, name, bandwidth=0) → a cluster whose account and network live in the emulator."""
+    accounts = {}
+
+    def _make(provider="AlibabaCloud", name="web", bandwidth=0):
+        region, zone, itype, image = CATALOG[provider]
+        if provider not in accounts:
+            status, body = api.post("cloud_account/create", account_body(provider, key=SIM_KEYS[provider], secret=SIM_SECRET,
+                                                                         endpoint=sim.url))
+            assert status == 200, body
+            accounts[provider] = body["data"]
+        vpc = sim.add_vpc(provider, region, "vpc-test", "10.1.0.0/16")
+        subnet = sim.add_subnet(provider, region, vpc, zone, "subnet-test", "10.1.0.0/18")
+        group = sim.add_security_group(provider, region, vpc, "sg-test")
+        network = {"vpc": vpc, "subnet_id": subnet, "security_group": group}
+        if bandwidth:
+            network.update(internet_charge_type="PayByTraffic", internet_max_bandwidth_out=bandwidth)
+        body = cluster_body(SIM_KEYS[provider], name=name, provider=provider, region_id=region, zone_id=zone,
+                            instance_type=itype, image=image, network_config=network)
+        status, resp = api.post("cluster/create", body)
+        assert status == 200, resp
+        return name
+    return _make

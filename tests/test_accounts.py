@@ -1,4 +1,6 @@
-from tests.conftest import account_body, cluster_body
+import pytest
+
+from tests.conftest import account_body, cluster_body, new_secret
 
 
 def test_create_and_list_never_returns_the_secret(api):
@@ -89,3 +91,32 @@ def test_secret_encrypted_at_rest(app, api):
     with app.app_context():
         row = db.session.query(CloudAccount).one()
         assert secret not in row.secret_encrypted and row.credentials().secret_key == secret
+
+
+@pytest.fixture
+def verifying(app):
+    app.config["VERIFY_ACCOUNTS"] = True
+    yield
+    app.config["VERIFY_ACCOUNTS"] = False
+
+
+@pytest.mark.parametrize("provider", ["AlibabaCloud", "TencentCloud", "AWSCloud"])
+def test_keys_are_verified_with_the_cloud(api, sim, verifying, provider):
+    from tests.conftest import SIM_KEYS, SIM_SECRET
+    key = SIM_KEYS[provider]
+    status, body = api.post("cloud_account/create", account_body(provider, key=key, secret=new_secret(),
+                                                                 endpoint=sim.url))
+    assert status == 400 and body["msg"] == "param_invalid"
+    assert "account_secret" in body["data"] and "rejected" in body["data"]["account_secret"]
+    assert api.get("cloud_account/list")[1]["data"]["pager"]["total"] == 0
+    status, body = api.post("cloud_account/create", account_body(provider, key="AKUNKNOWN0000001", endpoint=sim.url))
+    assert status == 400 and "account_secret" in body["data"]
+    status, body = api.post("cloud_account/create", account_body(provider, key=key, secret=SIM_SECRET,
+                                                                 endpoint=sim.url))
+    assert status == 200, body
+    assert any(r.access_key == key and r.outcome == "ok" for r in sim.requests)
+
+
+def test_unreachable_endpoint_is_a_clear_400(api, verifying):
+    status, body = api.post("cloud_account/create", account_body(endpoint="http://127.0.0.1:9"))
+    assert status == 400 and "endpoint" in body["data"]

@@ -5,8 +5,15 @@ import jwt
 from tests.conftest import Api
 
 
-def test_login_gives_a_token_that_opens_the_api(api):
-    status, body = api.get("cluster/describe_all")
+def test_login_gives_a_token_that_opens_the_api(app, anon):
+    from app.auth.service import create_user
+    from tests.conftest import new_password
+    password = new_password()
+    with app.app_context():
+        create_user("acme", "dora", password)
+    status, body = anon.post("/user/login", {"username": "dora", "password": password})
+    assert status == 200 and body["msg"] == "success" and isinstance(body["data"], str)
+    status, body = Api(anon.client, body["data"]).get("cluster/describe_all")
     assert status == 200 and body["code"] == 200 and body["msg"] == "success"
 
 

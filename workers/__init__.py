@@ -4,6 +4,8 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
+from workers import sqla_transport  # noqa: F401 - registers the bxsqla:// broker scheme
+
 
 def celery_init_app(app: Flask) -> Celery:
     from app.extensions import db
@@ -31,7 +33,7 @@ def celery_init_app(app: Flask) -> Celery:
         broker_transport_options=transport_options(conf["CELERY_BROKER_URL"]),
         task_always_eager=conf["EAGER_TASKS"],
         timezone="UTC",
-        imports=("workers.tasks",),
+        imports=("workers.tasks", "workers.network_tasks"),
         beat_schedule=beat_schedule(conf),
     )
     celery.set_default()
@@ -47,4 +49,9 @@ def transport_options(broker_url: str) -> dict:
 
 
 def beat_schedule(conf) -> dict:
-    return {}
+    return {
+        "resume-stale-tasks": {"task": "bridgx.scaling.resume_stale", "schedule": max(conf["SCALE_STALE_SECONDS"] / 3, 2.0)},
+        "reconcile": {"task": "bridgx.scaling.reconcile", "schedule": conf["RECONCILE_SECONDS"]},
+        "refresh-catalog": {"task": "bridgx.catalog.refresh",
+                            "schedule": max(60.0, min(3600.0, conf["CATALOG_TTL_SECONDS"] / 4))},
+    }

@@ -95,6 +95,7 @@ def register_error_handlers(app: Flask) -> None:
                 errors.update(flatten_messages(location_errors))
             return envelope(400, "param_invalid", errors or None)
         if code >= 500:
+            log.error("server error: %s", err, exc_info=getattr(err, "original_exception", None))
             return envelope(500, "internal_error")
         return envelope(code, HTTP_MSGS.get(code, "error"),
                         err.description if code == 400 else None)

@@ -16,17 +16,24 @@ class Instance(db.Model):
     __table_args__ = (
         UniqueConstraint("provider", "instance_id", name="uq_instance_provider_id"),
         Index("ix_instances_org_id_id", "org_id", "id"),
-        Index("ix_instances_cluster_status", "cluster_id", "status"),
-        Index("ix_instances_org_status", "org_id", "status"),
+        # Inventory: newest first (created_at DESC, id DESC) within each filter.
+        Index("ix_instances_cluster_status", "cluster_id", "status", "created_at"),
+        Index("ix_instances_org_status", "org_id", "status", "created_at"),
         Index("ix_instances_org_created", "org_id", "created_at"),
         Index("ix_instances_cluster_created", "cluster_id", "created_at"),
+        Index("ix_instances_account_created", "account_id", "created_at"),
+        Index("ix_instances_org_instance_id", "org_id", "instance_id"),
         Index("ix_instances_ip_inner", "ip_inner"),
         Index("ix_instances_ip_outer", "ip_outer"),
+        # Usage: the spans overlapping a day are the live ones plus those deleted after it
+        # began; both are ranges of these covering indexes.
+        Index("ix_instances_org_span", "org_id", "deleted_at", "created_at"),
+        Index("ix_instances_cluster_span", "cluster_id", "deleted_at", "created_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("cloud_accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("cloud_accounts.id"))
     task_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     batch_idx: Mapped[int | None] = mapped_column(Integer, nullable=True)
     delete_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 06:35:57.755288
+Create Date: 2026-11-28 06:44:56.430646
 
 """
 from alembic import op
@@ -75,6 +75,18 @@ def upgrade():
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
 
+    op.create_table('catalog_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('region_id', sa.String(length=64), nullable=False),
+    sa.Column('zone_id', sa.String(length=64), nullable=False),
+    sa.Column('items', sa.JSON(), nullable=False),
+    sa.Column('refreshed_at', app.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['cloud_accounts.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('account_id', 'kind', 'region_id', 'zone_id', name='uq_catalog_entry')
+    )
     op.create_table('clusters',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
@@ -104,6 +116,71 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_clusters_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_clusters_org_id'), ['org_id'], unique=False)
 
+    op.create_table('security_groups',
+    sa.Column('group_id', sa.String(length=64), nullable=False),
+    sa.Column('vpc_id', sa.String(length=64), nullable=False),
+    sa.Column('group_type', sa.String(length=32), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('provider', sa.String(length=32), nullable=False),
+    sa.Column('region_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['cloud_accounts.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('org_id', 'provider', 'group_id', name='uq_security_group')
+    )
+    with op.batch_alter_table('security_groups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_security_groups_account_id'), ['account_id'], unique=False)
+        batch_op.create_index('ix_security_groups_org_vpc', ['org_id', 'vpc_id'], unique=False)
+
+    op.create_table('subnets',
+    sa.Column('subnet_id', sa.String(length=64), nullable=False),
+    sa.Column('vpc_id', sa.String(length=64), nullable=False),
+    sa.Column('zone_id', sa.String(length=64), nullable=False),
+    sa.Column('cidr_block', sa.String(length=64), nullable=False),
+    sa.Column('gateway_ip', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('is_default', sa.Boolean(), nullable=False),
+    sa.Column('available_ip_count', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('provider', sa.String(length=32), nullable=False),
+    sa.Column('region_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['cloud_accounts.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('org_id', 'provider', 'subnet_id', name='uq_subnet')
+    )
+    with op.batch_alter_table('subnets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_subnets_account_id'), ['account_id'], unique=False)
+        batch_op.create_index('ix_subnets_org_vpc', ['org_id', 'vpc_id'], unique=False)
+
+    op.create_table('vpcs',
+    sa.Column('vpc_id', sa.String(length=64), nullable=False),
+    sa.Column('cidr_block', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('provider', sa.String(length=32), nullable=False),
+    sa.Column('region_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['cloud_accounts.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('org_id', 'provider', 'vpc_id', name='uq_vpc')
+    )
+    with op.batch_alter_table('vpcs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_vpcs_account_id'), ['account_id'], unique=False)
+        batch_op.create_index('ix_vpcs_org_region', ['org_id', 'provider', 'region_id'], unique=False)
+
     op.create_table('instances',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
@@ -131,17 +208,35 @@ def upgrade():
     sa.UniqueConstraint('provider', 'instance_id', name='uq_instance_provider_id')
     )
     with op.batch_alter_table('instances', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_instances_account_id'), ['account_id'], unique=False)
+        batch_op.create_index('ix_instances_account_created', ['account_id', 'created_at'], unique=False)
         batch_op.create_index('ix_instances_cluster_created', ['cluster_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_instances_cluster_status', ['cluster_id', 'status'], unique=False)
+        batch_op.create_index('ix_instances_cluster_span', ['cluster_id', 'deleted_at', 'created_at'], unique=False)
+        batch_op.create_index('ix_instances_cluster_status', ['cluster_id', 'status', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_instances_delete_task_id'), ['delete_task_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_instances_deleted_at'), ['deleted_at'], unique=False)
         batch_op.create_index('ix_instances_ip_inner', ['ip_inner'], unique=False)
         batch_op.create_index('ix_instances_ip_outer', ['ip_outer'], unique=False)
         batch_op.create_index('ix_instances_org_created', ['org_id', 'created_at'], unique=False)
         batch_op.create_index('ix_instances_org_id_id', ['org_id', 'id'], unique=False)
-        batch_op.create_index('ix_instances_org_status', ['org_id', 'status'], unique=False)
+        batch_op.create_index('ix_instances_org_instance_id', ['org_id', 'instance_id'], unique=False)
+        batch_op.create_index('ix_instances_org_span', ['org_id', 'deleted_at', 'created_at'], unique=False)
+        batch_op.create_index('ix_instances_org_status', ['org_id', 'status', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_instances_task_id'), ['task_id'], unique=False)
+
+    op.create_table('security_group_rules',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('group_pk', sa.Integer(), nullable=False),
+    sa.Column('protocol', sa.String(length=16), nullable=False),
+    sa.Column('port_range', sa.String(length=32), nullable=False),
+    sa.Column('direction', sa.String(length=16), nullable=False),
+    sa.Column('peer_group_id', sa.String(length=64), nullable=False),
+    sa.Column('cidr_ip', sa.String(length=64), nullable=False),
+    sa.Column('prefix_list_id', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['group_pk'], ['security_groups.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_security_group_rules_group_pk'), ['group_pk'], unique=False)
 
     op.create_table('tasks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -210,9 +305,15 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_tasks_cluster_id'))
 
     op.drop_table('tasks')
+    with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_security_group_rules_group_pk'))
+
+    op.drop_table('security_group_rules')
     with op.batch_alter_table('instances', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_instances_task_id'))
         batch_op.drop_index('ix_instances_org_status')
+        batch_op.drop_index('ix_instances_org_span')
+        batch_op.drop_index('ix_instances_org_instance_id')
         batch_op.drop_index('ix_instances_org_id_id')
         batch_op.drop_index('ix_instances_org_created')
         batch_op.drop_index('ix_instances_ip_outer')
@@ -220,15 +321,32 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_instances_deleted_at'))
         batch_op.drop_index(batch_op.f('ix_instances_delete_task_id'))
         batch_op.drop_index('ix_instances_cluster_status')
+        batch_op.drop_index('ix_instances_cluster_span')
         batch_op.drop_index('ix_instances_cluster_created')
-        batch_op.drop_index(batch_op.f('ix_instances_account_id'))
+        batch_op.drop_index('ix_instances_account_created')
 
     op.drop_table('instances')
+    with op.batch_alter_table('vpcs', schema=None) as batch_op:
+        batch_op.drop_index('ix_vpcs_org_region')
+        batch_op.drop_index(batch_op.f('ix_vpcs_account_id'))
+
+    op.drop_table('vpcs')
+    with op.batch_alter_table('subnets', schema=None) as batch_op:
+        batch_op.drop_index('ix_subnets_org_vpc')
+        batch_op.drop_index(batch_op.f('ix_subnets_account_id'))
+
+    op.drop_table('subnets')
+    with op.batch_alter_table('security_groups', schema=None) as batch_op:
+        batch_op.drop_index('ix_security_groups_org_vpc')
+        batch_op.drop_index(batch_op.f('ix_security_groups_account_id'))
+
+    op.drop_table('security_groups')
     with op.batch_alter_table('clusters', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_clusters_org_id'))
         batch_op.drop_index(batch_op.f('ix_clusters_account_id'))
 
     op.drop_table('clusters')
+    op.drop_table('catalog_entries')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
 

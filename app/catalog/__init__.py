@@ -1,0 +1,1 @@
+"""Regions, zones, instance types and images: a per-account cache filled from the cloud."""

@@ -1,0 +1,42 @@
+from marshmallow import Schema, fields, validate
+
+from app.providers.base import PROVIDERS
+
+ID = validate.Length(min=1, max=64)
+
+
+class RegionArgs(Schema):
+    provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
+    # Beyond the manual: which account to ask (default: the organisation's first of the provider).
+    account_key = fields.String(validate=validate.Length(min=1, max=128))
+
+
+class ZoneArgs(RegionArgs):
+    region_id = fields.String(required=True, validate=ID)
+
+
+class InstanceTypeArgs(ZoneArgs):
+    zone_id = fields.String(required=True, validate=ID)
+
+
+class RegionSchema(Schema):
+    RegionId = fields.String()
+    LocalName = fields.String()
+
+
+class ZoneSchema(Schema):
+    ZoneId = fields.String()
+    LocalName = fields.String()
+
+
+class InstanceTypeSchema(Schema):
+    instance_type_family = fields.String()
+    instance_type = fields.String()
+    core = fields.Integer()
+    memory = fields.Raw(metadata={"type": "number", "description": "GB"})
+
+
+class ImageSchema(Schema):
+    OsType = fields.String()
+    OsName = fields.String()
+    ImageId = fields.String()

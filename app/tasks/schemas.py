@@ -1,0 +1,135 @@
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.core.paging import PageArgs, PagerSchema
+from app.tasks.models import FAILED, INIT, PARTIAL_SUCCESS, RUNNING, SUCCESS
+
+MAX_COUNT = 50000
+NAME = validate.Length(min=1, max=128)
+
+
+def _ipv4(value: str) -> None:
+    import ipaddress
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValidationError("not an IPv4 address")
+
+
+class ExpandSchema(Schema):
+    task_name = fields.String(required=True, validate=NAME)
+    cluster_name = fields.String(required=True, validate=NAME)
+    count = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_COUNT))
+
+
+class ShrinkSchema(Schema):
+    task_name = fields.String(required=True, validate=NAME)
+    cluster_name = fields.String(required=True, validate=NAME)
+    count = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_COUNT))
+    ips = fields.List(fields.String(validate=_ipv4), validate=validate.Length(min=1, max=MAX_COUNT))
+
+    @validates_schema
+    def _count_or_ips(self, data, **kwargs):
+        if "count" not in data and "ips" not in data:
+            raise ValidationError("give count, or ips", "count")
+        ips = data.get("ips")
+        if ips is not None:
+            if len(set(ips)) != len(ips):
+                raise ValidationError("lists an IP twice", "ips")
+            if "count" in data and data["count"] != len(ips):
+                raise ValidationError(f"must equal the number of ips ({len(ips)})", "count")
+
+
+class ShrinkAllSchema(Schema):
+    cluster_name = fields.String(required=True, validate=NAME)
+    task_name = fields.String(validate=NAME)
+
+
+class TaskListArgs(PageArgs):
+    account = fields.String()
+
+
+class TaskDescribeArgs(Schema):
+    task_id = fields.Integer(required=True)
+
+
+class TaskInstancesArgs(PageArgs):
+    task_id = fields.Integer(required=True)
+
+
+class TaskFilterArgs(PageArgs):
+    task_id = fields.Integer()
+    task_name = fields.String()
+    cluster_name = fields.String()
+    task_status = fields.String(validate=validate.OneOf([INIT, RUNNING, SUCCESS, FAILED, PARTIAL_SUCCESS]))
+
+
+class TaskSummarySchema(Schema):
+    task_id = fields.String()
+    task_name = fields.String()
+    task_action = fields.String()
+    status = fields.String()
+    cluster_name = fields.String()
+    create_at = fields.String()
+    execute_time = fields.String()
+    finish_at = fields.String()
+
+
+class TaskListSchema(Schema):
+    task_list = fields.List(fields.Nested(TaskSummarySchema))
+    pager = fields.Nested(PagerSchema)
+
+
+class BatchSchema(Schema):
+    index = fields.Integer()
+    count = fields.Integer()
+    state = fields.String()
+    instances = fields.Integer()
+    error = fields.String()
+
+
+class TaskDetailSchema(Schema):
+    task_id = fields.String()
+    task_name = fields.String()
+    cluster_name = fields.String()
+    task_status = fields.String()
+    task_action = fields.String()
+    fail_reason = fields.String()
+    run_num = fields.Integer()
+    suspend_num = fields.Integer()
+    success_num = fields.Integer()
+    fail_num = fields.Integer()
+    total_num = fields.Integer()
+    success_rate = fields.String()
+    execute_time = fields.String()
+    finish_at = fields.String()
+    elapsed_seconds = fields.Float(allow_none=True)
+    before_instance_count = fields.Integer()
+    after_instance_count = fields.Integer(allow_none=True)
+    expect_instance_count = fields.Integer()
+    create_at = fields.String()
+    create_by = fields.String()
+    batches = fields.List(fields.Nested(BatchSchema))
+
+
+class TaskDetailListSchema(Schema):
+    task_list = fields.List(fields.Nested(TaskDetailSchema))
+    pager = fields.Nested(PagerSchema)
+
+
+class TaskInstanceSchema(Schema):
+    instance_id = fields.String()
+    ip_inner = fields.String(allow_none=True)
+    ip_outer = fields.String(allow_none=True)
+    status = fields.String()
+    create_at = fields.String()
+    running_at = fields.String()
+    deleted_at = fields.String()
+
+
+class TaskInstancesSchema(Schema):
+    instance_list = fields.List(fields.Nested(TaskInstanceSchema))
+    pager = fields.Nested(PagerSchema)
+
+
+class TaskNumSchema(Schema):
+    task_num = fields.Integer()

@@ -1,0 +1,71 @@
+from app.core.api import Blueprint, IntEnvelope, envelope_schema, ok
+from app.tasks import service
+from app.tasks.schemas import (ExpandSchema, ShrinkAllSchema, ShrinkSchema, TaskDescribeArgs, TaskDetailListSchema,
+                               TaskDetailSchema, TaskFilterArgs, TaskInstancesArgs, TaskInstancesSchema, TaskListArgs,
+                               TaskListSchema, TaskNumSchema)
+
+blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling tasks: expand and shrink clusters")
+
+
+@blp.route("/cluster/expand", methods=["POST"])
+@blp.arguments(ExpandSchema)
+@blp.response(200, IntEnvelope)
+def expand(body):
+    """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task."""
+    return ok(service.expand(body))
+
+
+@blp.route("/cluster/shrink", methods=["POST"])
+@blp.arguments(ShrinkSchema)
+@blp.response(200, IntEnvelope)
+def shrink(body):
+    """Remove machines by inner `ips`, or `count` of them (pending first, then newest); `data` is the task id."""
+    return ok(service.shrink(body))
+
+
+@blp.route("/cluster/shrink_all", methods=["POST"])
+@blp.arguments(ShrinkAllSchema)
+@blp.response(200, IntEnvelope)
+def shrink_all(body):
+    """Remove every live machine of a cluster; `data` is the task id."""
+    return ok(service.shrink(body, all_instances=True))
+
+
+@blp.route("/task/list", methods=["GET"])
+@blp.arguments(TaskListArgs, location="query")
+@blp.response(200, envelope_schema("TaskListEnvelope", TaskListSchema))
+def task_list(args):
+    """The organisation's tasks, newest first."""
+    return ok(service.list_page(args))
+
+
+@blp.route("/task/describe", methods=["GET"])
+@blp.arguments(TaskDescribeArgs, location="query")
+@blp.response(200, envelope_schema("TaskDetailEnvelope", TaskDetailSchema))
+def task_describe(args):
+    """One task: status, counts, failure reason, timings and per-batch state (live while it runs)."""
+    task = service.get(args["task_id"])
+    return ok(service.detail(task))
+
+
+@blp.route("/task/describe_all", methods=["GET"])
+@blp.arguments(TaskFilterArgs, location="query")
+@blp.response(200, envelope_schema("TaskDetailListEnvelope", TaskDetailListSchema))
+def task_describe_all(args):
+    """Tasks with their details, filtered by id, name, cluster or status."""
+    return ok(service.describe_all(args))
+
+
+@blp.route("/task/instances", methods=["GET"])
+@blp.arguments(TaskInstancesArgs, location="query")
+@blp.response(200, envelope_schema("TaskInstancesEnvelope", TaskInstancesSchema))
+def task_instances(args):
+    """The machines a task created (expand) or removed (shrink)."""
+    return ok(service.instances_page(args))
+
+
+@blp.route("/task/num", methods=["GET"])
+@blp.response(200, envelope_schema("TaskNumEnvelope", TaskNumSchema))
+def task_num():
+    """How many tasks the organisation has."""
+    return ok({"task_num": service.count_tasks()})

@@ -1,0 +1,1 @@
+"""Usage (billing): machine-seconds per day in the deployment's timezone."""
