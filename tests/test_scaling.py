@@ -357,3 +357,23 @@ def test_worker_killed_mid_expand_resumes_exactly(app, api, sim, cloud_cluster, 
     assert info["task_status"] == "SUCCESS", (info, (tmp_path / "second.log").read_text()[-3000:])
     assert_db_matches_cloud(app, sim, cluster, 250)
     assert len(sim.instances(include_deleted=True)) == 250
+
+
+def test_batch_lost_after_all_retries_is_adopted_by_tag(app, api, sim, cloud_cluster, monkeypatch):
+    """The cloud made a batch's machines but every reply was lost: the task finds them by tag."""
+    from app.providers import base
+    from app.providers.alibaba import AlibabaProvider
+    cluster = cloud_cluster()
+    real = AlibabaProvider.create_instances
+
+    def reply_lost_for_batch_0(self, spec, count, token, tags, min_count=None):
+        result = real(self, spec, count, token, tags, min_count=min_count)
+        if tags[base.TAG_BATCH] == "0":
+            raise base.CloudUnavailable("connection reset after the call was accepted")
+        return result
+
+    monkeypatch.setattr(AlibabaProvider, "create_instances", reply_lost_for_batch_0)
+    info = describe(api, expand(api, cluster, 150))
+    assert info["task_status"] == "SUCCESS", info
+    assert info["batches"][0]["state"] == "FAILED"
+    assert_db_matches_cloud(app, sim, cluster, 150)

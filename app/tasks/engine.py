@@ -170,6 +170,7 @@ class _Runner:
         self.limits = self.provider.limits
         self.errors: list[str] = []
         self.last_progress = 0.0
+        self.ambiguous = False  # a create failed in a way that may still have made machines
 
     def check_owner(self):
         if self.beat.lost.is_set():
@@ -265,7 +266,7 @@ class Expander(_Runner):
                     self.fail_unready(expired, timeout)
                     readiness.remove(expired)
                 creating = any(k == "create" for k, _ in futures.values())
-                if not creating and not swept and any(by_idx[i].state == "FAILED" for i in by_idx) and not stop_reason:
+                if not creating and not swept and self.ambiguous:
                     swept = True  # a create that failed after retries may still have made machines
                     self.adopt(readiness, tags)
                     continue
@@ -299,6 +300,7 @@ class Expander(_Runner):
                     stop.set()
                     stop_reason.append(f"{type(exc).__name__}: {exc}")
             else:
+                self.ambiguous = True
                 self.note_error(f"batch {batch.idx}: {exc}")
             return
         if outcome is None:
