@@ -156,7 +156,8 @@ def generate(rows: int, clusters: int, per_org: int, rng: random.Random):
                 deleted = None
             failed = deleted is not None and rng.random() < 0.03
             if deleted is not None:
-                status, running = ("Failed", None) if failed else ("Deleted", created + timedelta(seconds=rng.randint(3, 60)))
+                running = None if failed else created + timedelta(seconds=rng.randint(3, 60))
+                status = "Failed" if failed else "Deleted"
             else:
                 r = rng.random()
                 status = "Pending" if r < 0.02 else "Deleting" if r < 0.04 else "Running"
@@ -269,7 +270,8 @@ def measure(port: int, toks: dict, make, requests_n: int, concurrency: int, seed
         if not hasattr(local, "conn"):
             local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         t = time.perf_counter()
-        local.conn.request("GET", f"/api/v1/{path}?{urlencode(query)}", headers={"Authorization": f"Bearer {toks[org]}"})
+        headers = {"Authorization": f"Bearer {toks[org]}"}
+        local.conn.request("GET", f"/api/v1/{path}?{urlencode(query)}", headers=headers)
         resp = local.conn.getresponse()
         body = resp.read()
         elapsed = (time.perf_counter() - t) * 1000

@@ -132,7 +132,8 @@ def test_describe_all_filters(api, fleet):
 
 def test_describe_shows_storage_and_network(api, fleet):
     fleet.cluster("big", disks={"system_disk": {"category": "cloud_efficiency", "size": 40},
-                                "data_disk": [{"category": "cloud_ssd", "size": 100}, {"category": "cloud", "size": 50}]},
+                                "data_disk": [{"category": "cloud_ssd", "size": 100},
+                                              {"category": "cloud", "size": 50}]},
                   network_config={"vpc": "vpc-2zelmm", "subnet_id": "vsw-2zeq6", "security_group": "sg-2zefbt"})
     iid = fleet.add("big", "2021-11-12 09:38:31", ip_outer="1.2.3.4", image_id="m-2ze")
     status, body = api.get("instance/id/describe", instance_id=iid)

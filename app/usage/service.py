@@ -24,24 +24,24 @@ FIRST_DAY = date(1970, 1, 2)  # nothing is billed earlier; also keeps day bounds
 
 
 # ------------------------------------------------------------ the one dialect-specific helper
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
+def _mysql() -> bool:
+    return db.session.get_bind().dialect.name in ("mysql", "mariadb")
 
 
 def _epoch(column):
     """SQL: whole seconds since 1970 of a naive-UTC datetime column (fraction truncated)."""
-    if _dialect() == "mysql":
+    if _mysql():
         return func.timestampdiff(literal_column("SECOND"), literal_column("'1970-01-01 00:00:00'"), column)
     # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime('%s') would round the fraction.
     return cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
 
 
 def _greatest(a, b):
-    return func.greatest(a, b) if _dialect() == "mysql" else func.max(a, b)
+    return func.greatest(a, b) if _mysql() else func.max(a, b)
 
 
 def _least(a, b):
-    return func.least(a, b) if _dialect() == "mysql" else func.min(a, b)
+    return func.least(a, b) if _mysql() else func.min(a, b)
 
 
 # ------------------------------------------------------------ day windows
@@ -114,7 +114,8 @@ def statistics(args: dict) -> dict:
     count = db.session.scalar(select(func.count()).select_from(Instance).where(*scope, *overlapping(win)))
     # Page over (created_at, id) of the two index ranges, then load just that page's rows.
     live, gone = _parts(win)
-    spans = union_all(*(select(Instance.id, Instance.created_at).where(*scope, *part) for part in (live, gone))).subquery()
+    spans = union_all(*(select(Instance.id, Instance.created_at).where(*scope, *part)
+                        for part in (live, gone))).subquery()
     ids = db.session.scalars(select(spans.c.id).order_by(spans.c.created_at, spans.c.id)
                              .limit(size).offset((number - 1) * size)).all()
     rows = db.session.execute(
