@@ -47,7 +47,14 @@ def create_app(config: BaseConfig | None = None) -> Flask:
     return app
 
 
+# Cloud SDK loggers write whole requests at DEBUG (instance passwords and signed headers
+# included): they stay at WARNING whatever the root level is.
+SDK_LOGGERS = ("tencentcloud_sdk_common", "botocore", "boto3", "urllib3", "baidubce", "huaweicloudsdkcore", "Tea")
+
+
 def _configure_providers(app: Flask) -> None:
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         from app.providers import registry
     except ImportError:  # the provider layer is optional until its drivers land

@@ -3,6 +3,7 @@ each test, API clients holding tokens, and a watch on every response for leaked 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sys
@@ -40,6 +41,34 @@ class WatchedClient(FlaskClient):
         leaked = [s for s in SECRETS if s in body]
         assert not leaked, f"response leaked a secret: {resp.request.path}"
         return resp
+
+
+class _LogRecorder(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # noqa: BLE001 - a broken record is not ours to judge here
+            pass
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_logs():
+    """Every log line written during a test (any logger, any level) is free of test secrets."""
+    recorder = _LogRecorder()
+    root = logging.getLogger()
+    root.addHandler(recorder)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    yield
+    root.removeHandler(recorder)
+    root.setLevel(old_level)
+    text = "\n".join(recorder.lines)
+    leaked = [line for line in recorder.lines if any(s in line for s in SECRETS)]
+    assert not leaked, f"a secret was written to the log: {leaked[0][:300]}"
 
 
 @pytest.fixture(scope="session")
@@ -212,6 +241,8 @@ CATALOG = {
     "AlibabaCloud": ("cn-qingdao", "cn-qingdao-b", "ecs.g6.large", "centos_7_6_x64_20G_alibase_20211030.vhd"),
     "TencentCloud": ("ap-guangzhou", "ap-guangzhou-3", "S5.MEDIUM4", "img-9qabwvbn"),
     "AWSCloud": ("us-east-1", "us-east-1a", "t3.micro", "ami-0c02fb55956c7d316"),
+    "HuaweiCloud": ("cn-north-4", "cn-north-4a", "s6.large.2", "67f433d8-ed0e-4321-a8a2-a71838539e09"),
+    "BaiduCloud": ("bj", "cn-bj-a", "bcc.g4.c2m8", "m-jDhcEVZs"),
 }
 
 

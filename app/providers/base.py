@@ -225,7 +225,7 @@ class Provider(abc.ABC):
     def __init__(self, credentials: Credentials, region_id: str, caller: Optional[Callable] = None):
         self.credentials = credentials
         self.region_id = region_id
-        # caller(api_name, fn) runs fn under the rate limiter and retry policy; see providers.call.
+        # caller(provider, api_name, fn) runs fn under the rate limiter and retry policy (registry).
         self._caller = caller
 
     def call(self, api: str, fn: Callable[[], T]) -> T:
@@ -257,7 +257,8 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def describe_instances(self, instance_ids: list[str]) -> list[Instance]:
-        """Describe up to limits.max_describe_ids instances; ids the cloud no longer knows are omitted."""
+        """Describe up to limits.max_describe_ids instances; ids the cloud no longer knows are omitted
+        (AWS keeps terminated instances visible for about an hour: those come back as DELETED)."""
 
     @abc.abstractmethod
     def describe_instances_by_tags(self, tags: dict) -> list[Instance]:
