@@ -18,7 +18,11 @@ sys.path.insert(0, str(ROOT))
 
 def make_app():
     from app import create_app
-    return create_app()
+    from config import ConfigError
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc))
 
 
 @click.group()
