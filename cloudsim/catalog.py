@@ -62,6 +62,7 @@ class Catalogue:
     # kind -> (prefix, length, alphabet); "uuid" as prefix means a uuid4
     id_shapes: dict = field(default_factory=dict)
     public_ip_base: str = "100.64.0.0"
+    names_by_tag: bool = False  # the API names VPCs, subnets and groups by a "Name" tag (AWS)
 
     def region(self, region_id):
         return next((r for r in self.regions if r.region_id == region_id), None)
@@ -177,9 +178,9 @@ AWS = Catalogue(
     id_shapes={"instance": ("i-", 17, HEX), "vpc": ("vpc-", 17, HEX), "subnet": ("subnet-", 17, HEX),
                "security_group": ("sg-", 17, HEX), "rule": ("sgr-", 17, HEX), "reservation": ("r-", 17, HEX)},
     public_ip_base="54.160.0.0",
+    names_by_tag=True,
 )
 
-# For the HuaweiCloud and BaiduCloud faces (not written yet): the model already serves them.
 HUAWEI = Catalogue(
     regions=(
         RegionInfo("cn-north-4", "华北-北京四", _zones("cn-north-4", [("", "a"), ("", "b"), ("", "c")])),
@@ -208,6 +209,9 @@ BAIDU = Catalogue(
         RegionInfo("gz", "广州", _zones("cn-gz", [("-", "a"), ("-", "b"), ("-", "c")])),
     ),
     instance_types=(
+        InstanceTypeInfo("bcc.g4.c2m8", "bcc.g4", 2, 8),
+        InstanceTypeInfo("bcc.g4.c4m16", "bcc.g4", 4, 16),
+        InstanceTypeInfo("bcc.c4.c2m4", "bcc.c4", 2, 4),
         InstanceTypeInfo("bcc.g5.c2m8", "bcc.g5", 2, 8),
         InstanceTypeInfo("bcc.g5.c4m16", "bcc.g5", 4, 16),
         InstanceTypeInfo("bcc.c5.c2m4", "bcc.c5", 2, 4),

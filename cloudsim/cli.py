@@ -6,7 +6,12 @@ import secrets
 import threading
 from typing import Optional
 
+from .catalog import CATALOGUES
+from .faces import FACES
+from .faces.huawei import project_id as huawei_project
 from .sim import CloudSim
+
+HUAWEI_REGIONS = [r.region_id for r in CATALOGUES["HuaweiCloud"].regions]
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -41,7 +46,8 @@ def main(argv: Optional[list] = None, ready: Optional[threading.Event] = None,
     sim = CloudSim(credentials=credentials, boot_seconds=args.boot_seconds, latency=args.latency_ms / 1000.0,
                    rates=rates, seed=args.seed)
     server = sim.serve(args.host, args.port)
-    print(f"cloudsim serving AlibabaCloud, TencentCloud, AWSCloud on {server.url}", flush=True)
+    print(f"cloudsim serving {', '.join(face.provider for face in FACES)} on {server.url}", flush=True)
+    print(f"  HuaweiCloud project ids: {', '.join(f'{r}={huawei_project(r)}' for r in HUAWEI_REGIONS)}", flush=True)
     for key, secret in credentials.items():
         print(f"  access key {key}  secret {secret}", flush=True)
     print("  Ctrl-C to stop", flush=True)

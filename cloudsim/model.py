@@ -322,9 +322,17 @@ class Cloud:
             raise SimError("cidr_invalid", kind, f"The CIDR block '{cidr}' is malformed.") from None
 
     def create_subnet(self, provider: str, region: str, vpc_id: str, zone: str, cidr: str, name: str = "",
-                      tags: Optional[dict] = None) -> SimSubnet:
+                      tags: Optional[dict] = None, gateway: Optional[str] = None) -> SimSubnet:
+        """`gateway` defaults to the first address after the network address."""
         self.check_zone(provider, region, zone)
         net = self._network(cidr, "subnet")
+        if gateway is not None:
+            try:
+                inside = ipaddress.ip_address(gateway) in net
+            except ValueError:
+                inside = False
+            if not inside:
+                raise SimError("invalid", "gateway_ip", f"The gateway {gateway} is not inside {cidr}.")
         rules = CATALOGUES[provider].net
         with self._lock:
             vpc = self._get(self._vpcs, provider, "vpc", vpc_id, region)
@@ -339,7 +347,7 @@ class Cloud:
             pool = _Pool(str(net), rules.reserved_head, rules.reserved_tail)
             subnet = SimSubnet(self.new_id(provider, "subnet"), provider, region, vpc_id, zone, name, str(net),
                                time.time(), dict(tags or {}), pool.total, pool.total,
-                               str(net.network_address + 1))
+                               gateway or str(net.network_address + 1))
             self._subnets[provider][subnet.subnet_id] = subnet
             self._pools[(provider, subnet.subnet_id)] = pool
             return copy.deepcopy(subnet)

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+from .catalog import CATALOGUES
 from .model import Cloud, SimError, SimInstance, SimRule
 
 OP_CLASSES = ("create", "describe", "delete", "other")
@@ -165,15 +166,21 @@ class CloudSim:
             self._buckets.clear()
 
     # ------------------------------------------------------------------ direct manipulation
+    @staticmethod
+    def _name_tags(provider: str, name: str) -> Optional[dict]:
+        """Where the API reads names from a "Name" tag (AWS), an added object carries one."""
+        return {"Name": name} if name and CATALOGUES[provider].names_by_tag else None
+
     def add_vpc(self, provider: str, region: str, name: str, cidr: str) -> str:
-        return self.cloud.create_vpc(provider, region, cidr, name).vpc_id
+        return self.cloud.create_vpc(provider, region, cidr, name, tags=self._name_tags(provider, name)).vpc_id
 
     def remove_vpc(self, provider: str, vpc_id: str) -> None:
         """Remove a VPC as if deleted behind our back, with its subnets and groups."""
         self.cloud.delete_vpc(provider, None, vpc_id, force=True)
 
     def add_subnet(self, provider: str, region: str, vpc_id: str, zone: str, name: str, cidr: str) -> str:
-        return self.cloud.create_subnet(provider, region, vpc_id, zone, cidr, name).subnet_id
+        return self.cloud.create_subnet(provider, region, vpc_id, zone, cidr, name,
+                                        tags=self._name_tags(provider, name)).subnet_id
 
     def remove_subnet(self, provider: str, subnet_id: str) -> None:
         self.cloud.delete_subnet(provider, None, subnet_id, force=True)
@@ -181,7 +188,7 @@ class CloudSim:
     def add_security_group(self, provider: str, region: str, vpc_id: Optional[str], name: str,
                            rules: Optional[list] = None) -> str:
         """rules: SimRule objects or dicts of SimRule fields."""
-        group = self.cloud.create_security_group(provider, region, vpc_id, name)
+        group = self.cloud.create_security_group(provider, region, vpc_id, name, tags=self._name_tags(provider, name))
         if rules:
             self.cloud.add_rules(provider, region, group.group_id,
                                  [r if isinstance(r, SimRule) else SimRule(**r) for r in rules])

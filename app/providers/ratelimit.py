@@ -7,9 +7,10 @@ A bucket key is (provider name, access key, region, API). Two limiters share one
 - RedisRateLimiter: the bucket lives in Redis and is updated by one atomic Lua script, so every
   worker process (and host) pointed at the same Redis shares a single budget per key.
 
-Both work by reservation: taking a token may drive the bucket into debt, and the caller then
-sleeps until its token is due. That needs one lock/round-trip per call, serves waiters in
-arrival order, and never busy-polls.
+A caller takes a token if one is there; otherwise it sleeps until the next one is due and tries
+again. Tokens are never promised ahead of time, so a thread that wakes late (a busy host, a GC
+pause) cannot add its overdue call to the ones due now: what the cloud sees stays within the
+rate plus the burst even after a stall. Waiters are not served strictly in arrival order.
 
 `burst` is the bucket size. It defaults to 1 token, i.e. calls are spaced evenly at the rate:
 clouds that count requests per second window would throttle a full bucket emptied at once.
@@ -60,21 +61,30 @@ class TokenBucket:
         self._tokens = self.burst
         self._stamp = clock()
 
-    def reserve(self) -> float:
-        """Take one token now and return the seconds until it is due (0 when one was there)."""
+    def try_acquire(self) -> float:
+        """Take a token if one is there and return 0; else the seconds until the next one is due."""
         with self._lock:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
-            self._tokens -= 1.0
-            return -self._tokens / self.rate if self._tokens < 0 else 0.0
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0.0
+            return (1.0 - self._tokens) / self.rate
 
     def acquire(self) -> float:
-        """Block until a token is available; return the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
-        return wait
+        """Block until a token is taken; return the seconds waited."""
+        return _wait_for(self.try_acquire, self._sleep)
+
+
+def _wait_for(try_acquire: Callable[[], float], sleep: Callable[[float], None]) -> float:
+    waited = 0.0
+    while True:
+        wait = try_acquire()
+        if wait <= 0:
+            return waited
+        sleep(wait)
+        waited += wait
 
 
 class LocalRateLimiter:
@@ -92,17 +102,17 @@ class LocalRateLimiter:
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None or bucket.rate != rate:
-                # A changed rate (reconfiguration) starts a fresh bucket rather than
-                # rescaling the old one's debt.
+                # A changed rate (reconfiguration) starts a fresh bucket.
                 bucket = self._buckets[key] = TokenBucket(rate, self.burst)
         return bucket.acquire()
 
 
-# Reserve one token; KEYS[1] = bucket, ARGV = rate (tokens/s), burst. Returns the wait in
-# seconds as a string (Redis would truncate a Lua float reply to an integer). Redis' own clock
-# is used so that processes on hosts with skewed clocks still agree. Values are stored with
-# %.6f because Lua's default number format keeps 14 digits, too few for epoch microseconds.
-_LUA_RESERVE = """
+# Take one token if there is one; KEYS[1] = bucket, ARGV = rate (tokens/s), burst. Returns "0"
+# or the seconds until the next token, as a string (Redis would truncate a Lua float reply to an
+# integer). Redis' own clock is used so that processes on hosts with skewed clocks agree. Values
+# are stored with %.6f because Lua's default number format keeps 14 digits, too few for epoch
+# microseconds.
+_LUA_TAKE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -115,12 +125,15 @@ if tokens == nil or stamp == nil then
   stamp = now
 end
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
-tokens = tokens - 1
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'stamp', string.format('%.6f', now))
 -- Once the bucket would be full again its state carries no information: let it expire.
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
-local wait = 0
-if tokens < 0 then wait = -tokens / rate end
 return string.format('%.6f', wait)
 """
 
@@ -137,20 +150,21 @@ class RedisRateLimiter:
         if client is None:
             import redis  # lazily: the embedded configuration runs without Redis
 
-            client = redis.Redis.from_url(url)
+            # Short timeouts: a hung Redis must fall back quickly, not stall every cloud call.
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.client = client
         self.burst = max(1.0, float(burst))
         self.prefix = prefix
         self._sleep = sleep
-        self._script = client.register_script(_LUA_RESERVE)
+        self._script = client.register_script(_LUA_TAKE)
         self._fallback = LocalRateLimiter(burst)
         self._warned_at = 0.0
 
     def key_name(self, key: Key) -> str:
         return self.prefix + ":".join(str(part) for part in key)
 
-    def reserve(self, key: Key, rate: float) -> float:
-        """Take one token of `key` now; return the seconds until it is due."""
+    def try_acquire(self, key: Key, rate: float) -> float:
+        """Take a token of `key` and return 0, or return the seconds until the next one."""
         return float(self._script(keys=[self.key_name(key)], args=[rate, self.burst]))
 
     def acquire(self, key: Key, rate: Optional[float]) -> float:
@@ -160,12 +174,9 @@ class RedisRateLimiter:
         import redis
 
         try:
-            wait = self.reserve(key, rate)
+            return _wait_for(lambda: self.try_acquire(key, rate), self._sleep)
         except redis.RedisError as exc:
             if time.monotonic() - self._warned_at > 60:  # one warning a minute, not one a call
                 self._warned_at = time.monotonic()
                 log.warning("rate limiter: Redis unavailable (%s); using per-process buckets", exc)
             return self._fallback.acquire(key, rate)
-        if wait > 0:
-            self._sleep(wait)
-        return wait

@@ -525,7 +525,8 @@ class AwsFace(Face):
         region = self._region(call)
         if not a.get("CidrBlock"):
             raise SimError("missing", "CidrBlock", "Either 'cidrBlock' or 'ipv4IpamPoolId' should be provided.")
-        vpc = self.cloud.create_vpc(PROVIDER, region, a["CidrBlock"], tags=_tags(a.get("TagSpecifications"), "vpc"))
+        tags = _tags(a.get("TagSpecifications"), "vpc")
+        vpc = self.cloud.create_vpc(PROVIDER, region, a["CidrBlock"], tags.get("Name", ""), tags=tags)
         # every AWS VPC comes with a "default" group that allows all egress and cannot be deleted alone
         group = self.cloud.create_security_group(PROVIDER, region, vpc.vpc_id, "default", "default VPC security group")
         self.cloud.add_rules(PROVIDER, region, group.group_id, [SimRule("egress", "all", cidr="0.0.0.0/0")])
@@ -563,8 +564,9 @@ class AwsFace(Face):
         if not a.get("CidrBlock"):
             raise SimError("missing", "CidrBlock", "The request must contain the parameter CidrBlock")
         zone = a.get("AvailabilityZone") or self.cloud.catalogue(PROVIDER).region(region).zones[0].zone_id
-        subnet = self.cloud.create_subnet(PROVIDER, region, a["VpcId"], zone, a["CidrBlock"],
-                                          tags=_tags(a.get("TagSpecifications"), "subnet"))
+        tags = _tags(a.get("TagSpecifications"), "subnet")
+        subnet = self.cloud.create_subnet(PROVIDER, region, a["VpcId"], zone, a["CidrBlock"], tags.get("Name", ""),
+                                          tags=tags)
         return {"Subnet": self._subnet(subnet)}
 
     def describe_subnets(self, call: Call) -> dict:

@@ -13,7 +13,7 @@ import hmac
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from werkzeug.wrappers import Response
 
@@ -24,6 +24,12 @@ PROVIDER = "TencentCloud"
 _AUTH = re.compile(r"TC3-HMAC-SHA256\s+Credential=([^/]*)/(\d{4}-\d{2}-\d{2})/([^/]+)/tc3_request,\s*"
                    r"SignedHeaders=([^,]+),\s*Signature=([0-9a-fA-F]+)")
 _INSTANCE_ID = re.compile(r"^ins-[a-z0-9]{8}$")
+_BEIJING = timezone(timedelta(hours=8))
+
+
+def _beijing(ts) -> str:
+    """The VPC API's timestamps: "YYYY-MM-DD HH:MM:SS" without an offset, in Beijing time (UTC+8)."""
+    return datetime.fromtimestamp(ts, _BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _tc3_sign(secret: str, date: str, service: str, to_sign: str) -> str:
@@ -375,7 +381,7 @@ class TencentFace(Face):
     @staticmethod
     def _vpc(v) -> dict:
         return {"VpcId": v.vpc_id, "VpcName": v.name, "CidrBlock": v.cidr, "IsDefault": v.is_default,
-                "EnableMulticast": False, "CreatedTime": iso(v.created_at, "%Y-%m-%d %H:%M:%S"),
+                "EnableMulticast": False, "CreatedTime": _beijing(v.created_at),
                 "DnsServerSet": ["183.60.83.19", "183.60.82.98"], "DomainName": "", "DhcpOptionsId": "",
                 "EnableDhcp": True, "Ipv6CidrBlock": "", "AssistantCidrSet": [],
                 "TagSet": [{"Key": k, "Value": val} for k, val in v.tags.items()]}
@@ -384,7 +390,7 @@ class TencentFace(Face):
     def _subnet(s) -> dict:
         return {"VpcId": s.vpc_id, "SubnetId": s.subnet_id, "SubnetName": s.name, "CidrBlock": s.cidr,
                 "IsDefault": False, "EnableBroadcast": False, "Zone": s.zone, "RouteTableId": "rtb-" + s.vpc_id[4:],
-                "CreatedTime": iso(s.created_at, "%Y-%m-%d %H:%M:%S"), "AvailableIpAddressCount": s.available_ips,
+                "CreatedTime": _beijing(s.created_at), "AvailableIpAddressCount": s.available_ips,
                 "Ipv6CidrBlock": "", "NetworkAclId": "", "IsRemoteVpcSnat": False, "TotalIpAddressCount": s.total_ips,
                 "TagSet": [{"Key": k, "Value": v} for k, v in s.tags.items()]}
 
@@ -436,8 +442,8 @@ class TencentFace(Face):
     @staticmethod
     def _group(g) -> dict:
         return {"SecurityGroupId": g.group_id, "SecurityGroupName": g.name, "SecurityGroupDesc": g.description,
-                "ProjectId": "0", "IsDefault": False, "CreatedTime": iso(g.created_at, "%Y-%m-%d %H:%M:%S"),
-                "UpdateTime": iso(g.created_at, "%Y-%m-%d %H:%M:%S"),
+                "ProjectId": "0", "IsDefault": False, "CreatedTime": _beijing(g.created_at),
+                "UpdateTime": _beijing(g.created_at),
                 "TagSet": [{"Key": k, "Value": v} for k, v in g.tags.items()]}
 
     def create_security_group(self, call: Call) -> dict:
@@ -492,7 +498,7 @@ class TencentFace(Face):
             bucket.append({"PolicyIndex": len(bucket), "Protocol": r.protocol.upper(), "Port": port,
                            "CidrBlock": r.cidr or "", "SecurityGroupId": r.group_id or "", "Ipv6CidrBlock": "",
                            "Action": r.policy.upper(), "PolicyDescription": r.description,
-                           "ModifyTime": iso(r.created_at, "%Y-%m-%d %H:%M:%S")})
+                           "ModifyTime": _beijing(r.created_at)})
         return {"SecurityGroupPolicySet": {"Version": str(len(found[0].rules)), "Ingress": sets["ingress"],
                                            "Egress": sets["egress"]}}
 

@@ -1,6 +1,7 @@
 """Fixtures: one emulator server for the session, reset before each test, and real SDK clients."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -91,3 +92,70 @@ def ec2(server):
         return boto3.client("ec2", endpoint_url=server.url, region_name=region, aws_access_key_id=ak,
                             aws_secret_access_key=sk, config=Config(retries={"total_max_attempts": 1}))
     return make
+
+
+# ---------------------------------------------------------------- HuaweiCloud
+@pytest.fixture
+def huawei(server):
+    """huawei("ecs"|"vpc", ak=..., sk=..., region=...) -> a real huaweicloudsdk client on the emulator."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+    from huaweicloudsdkecs.v2 import EcsClient
+    from huaweicloudsdkvpc.v2 import VpcClient
+
+    from cloudsim.faces.huawei import project_id
+
+    def make(service="ecs", ak=AK, sk=SK, region="cn-north-4"):
+        config = HttpConfig.get_default_config()
+        config.retry_times = 0
+        cls = EcsClient if service == "ecs" else VpcClient
+        return (cls.new_builder().with_http_config(config)
+                .with_credentials(BasicCredentials(ak, sk, project_id(region))).with_endpoint(server.url).build())
+    return make
+
+
+# ---------------------------------------------------------------- BaiduCloud
+@pytest.fixture
+def baidu(server):
+    """baidu("bcc"|"vpc"|"subnet", ak=..., sk=...) -> a real bce-python-sdk client on the emulator, no retries."""
+    from baidubce.auth.bce_credentials import BceCredentials
+    from baidubce.bce_client_configuration import BceClientConfiguration
+    from baidubce.retry.retry_policy import NoRetryPolicy
+    from baidubce.services.bcc.bcc_client import BccClient
+    from baidubce.services.subnet.subnet_client import SubnetClient
+    from baidubce.services.vpc.vpc_client import VpcClient
+
+    def make(service="bcc", ak=AK, sk=SK):
+        config = BceClientConfiguration(credentials=BceCredentials(ak, sk), endpoint=server.url,
+                                        retry_policy=NoRetryPolicy())
+        return {"bcc": BccClient, "vpc": VpcClient, "subnet": SubnetClient}[service](config)
+    return make
+
+
+@pytest.fixture
+def huawei_get(server):
+    """huawei_get(path, query, region=..., global_cred=False) -> the JSON of a GET signed by huaweicloudsdkcore,
+    for the services whose SDK package is not installed (IAM /v3/regions, IMS /v2/cloudimages)."""
+    from types import SimpleNamespace
+
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials, GlobalCredentials
+    from huaweicloudsdkcore.client import Client, ClientBuilder
+    from huaweicloudsdkcore.sdk_response import SdkResponse
+
+    from cloudsim.faces.huawei import project_id
+
+    class Raw(SdkResponse):
+        openapi_types, attribute_map = {}, {}
+
+    class RawClient(Client):
+        def __init__(self):
+            super().__init__()
+            self.model_package = SimpleNamespace(Raw=Raw)
+
+    def get(path, query, region="cn-north-4", global_cred=False):
+        cred = GlobalCredentials(AK, SK) if global_cred else BasicCredentials(AK, SK, project_id(region))
+        client = ClientBuilder(RawClient, type(cred).__name__).with_credentials(cred).with_endpoint(server.url).build()
+        response = client.do_http_request(method="GET", resource_path=path, query_params=list(query.items()),
+                                          header_params={"Content-Type": "application/json"}, response_type="Raw")
+        return json.loads(response.raw_content)
+    return get

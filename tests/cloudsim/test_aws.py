@@ -205,3 +205,19 @@ def test_tags_default_group_and_no_default_vpc(sim, client, net):
     with pytest.raises(ClientError) as err:
         client.run_instances(ImageId=IMAGE, InstanceType=TYPE, MinCount=1, MaxCount=1)
     assert code(err) == "VPCIdNotSpecified"
+
+
+def test_objects_added_directly_are_named_by_their_name_tag(sim, client):
+    vpc = sim.add_vpc("AWSCloud", "us-east-1", "web-vpc", "10.5.0.0/16")
+    subnet = sim.add_subnet("AWSCloud", "us-east-1", vpc, ZONE, "web-subnet", "10.5.1.0/24")
+    group = sim.add_security_group("AWSCloud", "us-east-1", vpc, "web-sg")
+
+    def name(item):
+        return {t["Key"]: t["Value"] for t in item.get("Tags") or []}.get("Name")
+    assert name(client.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]) == "web-vpc"
+    assert name(client.describe_subnets(SubnetIds=[subnet])["Subnets"][0]) == "web-subnet"
+    assert name(client.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]) == "web-sg"
+    # and objects made through the API keep the name their Name tag gives them
+    made = client.create_vpc(CidrBlock="10.6.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "api-vpc"}]}])["Vpc"]["VpcId"]
+    assert [v.name for v in sim.cloud.vpcs("AWSCloud", ids={made})] == ["api-vpc"]

@@ -192,3 +192,17 @@ def test_answers_are_plain_application_json(sim, server):
     with urllib.request.urlopen(request) as response:
         assert response.status == 200 and response.headers["Content-Type"] == "application/json"
         assert json.load(response)["Response"]["Error"]["Code"] == "AuthFailure.InvalidAuthorization"
+
+
+def test_vpc_api_times_are_beijing_time_without_an_offset(sim, tencent, net):
+    from datetime import datetime, timedelta, timezone
+    vpc_client = tencent("vpc")
+    vpc, subnet, group = net
+    beijing = timezone(timedelta(hours=8))
+    now = datetime.now(beijing).replace(tzinfo=None)
+    stamps = [vpc_client.DescribeVpcs(req(vpc_models.DescribeVpcsRequest)).VpcSet[0].CreatedTime,
+              vpc_client.DescribeSubnets(req(vpc_models.DescribeSubnetsRequest)).SubnetSet[0].CreatedTime,
+              vpc_client.DescribeSecurityGroups(req(vpc_models.DescribeSecurityGroupsRequest))
+              .SecurityGroupSet[0].CreatedTime]
+    for stamp in stamps:
+        assert abs((datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S") - now).total_seconds()) < 60, stamp

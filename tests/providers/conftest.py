@@ -22,8 +22,7 @@ from app.providers.base import Credentials, InstanceSpec, Provider  # noqa: E402
 from app.providers.registry import ProviderSettings  # noqa: E402
 
 # aws_moto_env runs the AWS driver against a second, independent EC2 implementation (moto).
-# Add "huawei_env", "baidu_env" here when their drivers land.
-CLOUDS = ["alibaba_env", "tencent_env", "aws_env", "aws_moto_env"]
+CLOUDS = ["alibaba_env", "tencent_env", "aws_env", "aws_moto_env", "huawei_env", "baidu_env"]
 
 SIM_KEY, SIM_SECRET = "AKBRIDGXTEST" + secrets.token_hex(4).upper(), secrets.token_urlsafe(24)
 
@@ -70,13 +69,15 @@ class CloudEnv:
     fake_ids: dict  # kind -> a well-formed id the cloud does not know
     regions_api: str = "DescribeRegions"  # the API behind list_regions, for rate tests
     instances_api: str = "DescribeInstances"
+    create_api: str = "RunInstances"  # the API behind create_instances
+    project_id: Optional[str] = None  # HuaweiCloud accounts name their project
     vpc_cidr: str = "10.20.0.0/16"
     subnet_cidr: str = "10.20.1.0/24"
     settings: dict = dataclasses.field(default_factory=dict)  # the registry settings `cloud` installed
     _network: Optional[tuple] = None
 
     def credentials(self, access_key: str = SIM_KEY, secret_key: str = SIM_SECRET) -> Credentials:
-        return Credentials(access_key, secret_key, endpoint=self.endpoint)
+        return Credentials(access_key, secret_key, endpoint=self.endpoint, project_id=self.project_id)
 
     def provider(self, credentials: Optional[Credentials] = None, **limits) -> Provider:
         """A registry-built driver; limit overrides (page_size=5, ...) make paging cheap to test."""
@@ -185,6 +186,24 @@ def aws_env(sim_server):
     return _sim_env(sim_server, "AWSCloud", "us-east-1", "us-east-1a", "t3.micro", "ami-0c02fb55956c7d316",
                     {"instance": "i-0123456789abcdef0", "vpc": "vpc-0123456789abcdef0",
                      "security_group": "sg-0123456789abcdef0"})
+
+
+@pytest.fixture(scope="session")
+def huawei_env(sim_server):
+    from cloudsim.faces.huawei import project_id
+    return _sim_env(sim_server, "HuaweiCloud", "cn-north-4", "cn-north-4a", "s6.large.2",
+                    "67f433d8-ed0e-4321-a8a2-a71838539e09",
+                    {"instance": "00000000-0000-4000-8000-00000000dead", "vpc": "00000000-0000-4000-8000-0000000b0b0b",
+                     "security_group": "00000000-0000-4000-8000-00000000c0de"},
+                    regions_api="KeystoneListRegions", instances_api="ListServersDetails",
+                    create_api="CreateServers", project_id=project_id("cn-north-4"))
+
+
+@pytest.fixture(scope="session")
+def baidu_env(sim_server):
+    return _sim_env(sim_server, "BaiduCloud", "bj", "cn-bj-a", "bcc.g4.c2m8", "m-jDhcEVZs",
+                    {"instance": "i-N0tThere", "vpc": "vpc-0notthere000", "security_group": "g-0notthere000"},
+                    instances_api="ListInstances", create_api="CreateInstanceBySpec")
 
 
 class MotoBackend:

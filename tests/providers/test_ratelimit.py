@@ -55,14 +55,26 @@ def test_resolve_rate_exact_then_prefix_then_fallback():
     assert resolve_rate("CreateVpc", {}) is None
 
 
-def test_bucket_spends_its_burst_then_spaces_calls_at_the_rate():
+def test_bucket_spends_its_burst_then_says_when_the_next_token_is_due():
     clock = FakeClock()
     bucket = TokenBucket(rate=10, burst=3, clock=clock, sleep=clock.sleep)
-    waits = [bucket.reserve() for _ in range(6)]  # reserved at the same instant
-    assert waits[:3] == [0.0, 0.0, 0.0]
-    assert waits[3:] == pytest.approx([0.1, 0.2, 0.3])
+    assert [bucket.try_acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.try_acquire() == pytest.approx(0.1)
+    assert bucket.try_acquire() == pytest.approx(0.1)  # asking again takes nothing
+    clock.now += 0.1
+    assert bucket.try_acquire() == 0.0
     clock.now += 10  # idle: refills up to the burst, not beyond
-    assert [bucket.reserve() for _ in range(4)] == pytest.approx([0, 0, 0, 0.1])
+    assert [bucket.try_acquire() for _ in range(4)] == pytest.approx([0, 0, 0, 0.1])
+
+
+def test_callers_late_after_a_stall_do_not_burst():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, burst=1, clock=clock, sleep=clock.sleep)
+    assert bucket.try_acquire() == 0.0
+    waits = [bucket.try_acquire() for _ in range(3)]  # three waiters told to come back in 0.1s
+    assert waits == pytest.approx([0.1] * 3)
+    clock.now += 2.0  # ...but they all wake 2s later, together
+    assert [bucket.try_acquire() for _ in range(3)] == pytest.approx([0.0, 0.1, 0.1])
 
 
 def test_acquire_sleeps_until_the_token_is_due():
