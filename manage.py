@@ -119,6 +119,8 @@ DEMO_NETWORK = {  # provider → (region, zone, instance type, image) in the emu
     "AlibabaCloud": ("cn-qingdao", "cn-qingdao-b", "ecs.g6.large", "centos_7_6_x64_20G_alibase_20211030.vhd"),
     "TencentCloud": ("ap-guangzhou", "ap-guangzhou-3", "S5.MEDIUM4", "img-9qabwvbn"),
     "AWSCloud": ("us-east-1", "us-east-1a", "t3.micro", "ami-0c02fb55956c7d316"),
+    "HuaweiCloud": ("cn-north-4", "cn-north-4a", "s6.large.2", "67f433d8-ed0e-4321-a8a2-a71838539e09"),
+    "BaiduCloud": ("bj", "cn-bj-a", "bcc.g4.c2m8", "m-jDhcEVZs"),
 }
 
 
@@ -145,7 +147,8 @@ def _start_demo(app, port: int):
                                                                CloudAccount.deleted_id == 0))
             if acc is None:
                 acc = CloudAccount(org_id=org.id, account_name=f"demo {provider}", provider=provider,
-                                   account_key=key, create_by="demo")
+                                   account_key=key, create_by="demo",
+                                   project_id="0" * 32 if provider == "HuaweiCloud" else None)
                 db.session.add(acc)
             acc.secret_encrypted, acc.endpoint = encrypt(secret), server.url
         db.session.commit()

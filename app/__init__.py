@@ -49,7 +49,8 @@ def create_app(config: BaseConfig | None = None) -> Flask:
 
 # Cloud SDK loggers write whole requests at DEBUG (instance passwords and signed headers
 # included): they stay at WARNING whatever the root level is.
-SDK_LOGGERS = ("tencentcloud_sdk_common", "botocore", "boto3", "urllib3", "baidubce", "huaweicloudsdkcore", "Tea")
+# (Huawei's SDK logs to its own non-propagating loggers; its driver silences them.)
+SDK_LOGGERS = ("tencentcloud_sdk_common", "botocore", "boto3", "urllib3", "baidubce", "Tea")
 
 
 def _configure_providers(app: Flask) -> None:

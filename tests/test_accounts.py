@@ -100,7 +100,7 @@ def verifying(app):
     app.config["VERIFY_ACCOUNTS"] = False
 
 
-@pytest.mark.parametrize("provider", ["AlibabaCloud", "TencentCloud", "AWSCloud"])
+@pytest.mark.parametrize("provider", ["AlibabaCloud", "TencentCloud", "AWSCloud", "HuaweiCloud", "BaiduCloud"])
 def test_keys_are_verified_with_the_cloud(api, sim, verifying, provider):
     from tests.conftest import SIM_KEYS, SIM_SECRET
     key = SIM_KEYS[provider]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-PROVIDERS = ["AlibabaCloud", "TencentCloud", "AWSCloud"]
+PROVIDERS = ["AlibabaCloud", "TencentCloud", "AWSCloud", "HuaweiCloud", "BaiduCloud"]
 
 
 def db_instances(app, cluster_name, statuses=("Running",)):
