@@ -377,3 +377,29 @@ def test_batch_lost_after_all_retries_is_adopted_by_tag(app, api, sim, cloud_clu
     assert info["task_status"] == "SUCCESS", info
     assert info["batches"][0]["state"] == "FAILED"
     assert_db_matches_cloud(app, sim, cluster, 150)
+
+
+def test_two_expands_posted_at_once_one_wins(app, api, sim, cloud_cluster):
+    """Posted at the same moment from two threads: exactly one task is accepted, the other is 409."""
+    cluster = cloud_cluster()
+    celery = app.extensions["celery"]
+    celery.conf.task_always_eager = False
+    barrier, answers = threading.Barrier(4), []
+
+    def post(i):
+        client = app.test_client()
+        barrier.wait()
+        resp = client.post("/api/v1/cluster/expand", json={"task_name": f"t{i}", "cluster_name": cluster, "count": 5},
+                           headers={"Authorization": f"Bearer {api.token}"})
+        answers.append(resp.status_code)
+
+    try:
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        celery.conf.task_always_eager = True
+    assert sorted(answers) == [200, 409, 409, 409]
+    assert api.get("task/num")[1]["data"]["task_num"] == 1
