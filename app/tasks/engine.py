@@ -220,6 +220,9 @@ class Expander(_Runner):
         batches = self.batches(lambda: [(min(limits.max_create, task.count - s), None)
                                         for s in range(0, task.count, limits.max_create)])
         by_idx = {b.idx: b for b in batches}
+        for b in batches:  # what an earlier run of this task already learned
+            if b.error and b.state not in ("PENDING", "CREATING"):
+                self.note_error(f"batch {b.idx}: {b.error}")
         readiness = Readiness()
         self.row_ids: dict[str, int] = {}
         resumed: dict[int, tuple[list, float]] = {}
