@@ -1,8 +1,9 @@
 """Extension singletons, bound to the app in create_app."""
 from flask_migrate import Migrate
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
+
+from app.core.api import Api
 
 
 class Base(DeclarativeBase):

@@ -1,9 +1,34 @@
-from marshmallow import Schema, fields, validate
+import ipaddress
+import re
 
+from marshmallow import Schema, ValidationError, fields, validate
+
+from app.core.ids import Id
 from app.core.paging import PageArgs, PagerSchema
 from app.providers.base import PROVIDERS
 
-ENDPOINT = validate.Regexp(r"^https?://[^\s/]+(:\d+)?/?$", error="must be a URL like http://host:port")
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"  # one DNS label (RFC 1123)
+_ENDPOINT = re.compile(rf"https?://(?P<host>{_LABEL}(?:\.{_LABEL})*|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])"
+                       r"(?::(?P<port>[0-9]{1,5}))?/?")
+
+
+def check_endpoint(value: str) -> None:
+    """`http(s)://host[:port][/]` with a host name, IPv4 or [IPv6] address the SDKs all accept
+    (a looser rule let `http://a_b` or `http://[zz]` through to a 500 inside an SDK)."""
+    match = _ENDPOINT.fullmatch(value)
+    ok = bool(match) and len(value) <= 255 and len(match["host"]) <= 253
+    if ok and match["port"]:
+        ok = 1 <= int(match["port"]) <= 65535
+    if ok and match["ipv6"]:
+        try:
+            ipaddress.IPv6Address(match["ipv6"])
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValidationError("must be a URL like http://host:port (a host name or IP address, port 1-65535)")
+
+
+ENDPOINT = check_endpoint
 
 
 class AccountCreateSchema(Schema):
@@ -17,7 +42,7 @@ class AccountCreateSchema(Schema):
 
 
 class AccountEditSchema(Schema):
-    account_id = fields.Integer(required=True)
+    account_id = Id(required=True)
     account_name = fields.String(validate=validate.Length(min=1, max=128))
     account_secret = fields.String(load_only=True, validate=validate.Length(min=1, max=256))
     endpoint = fields.String(allow_none=True, validate=ENDPOINT)

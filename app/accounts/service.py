@@ -54,10 +54,14 @@ def verify(acc: CloudAccount) -> None:
                            f"could not verify the key pair with the cloud: {exc}")
 
 
+def _check_project_id(provider: str, project_id: str | None) -> None:
+    if provider == "HuaweiCloud" and not project_id:
+        raise ParamInvalid("project_id", "HuaweiCloud accounts need a project_id")
+
+
 def create(body: dict) -> CloudAccount:
     require_admin()
-    if body["provider"] == "HuaweiCloud" and not body.get("project_id"):
-        raise ParamInvalid("project_id", "HuaweiCloud accounts need a project_id")
+    _check_project_id(body["provider"], body.get("project_id"))
     if find_by_key(body["account_key"]):
         raise Conflict({"account_key": "this access key is already registered in the organisation"})
     acc = CloudAccount(org_id=org_id(), account_name=body["account_name"], provider=body["provider"],
@@ -83,6 +87,7 @@ def edit(body: dict) -> CloudAccount:
             acc.endpoint = (body["endpoint"] or "").rstrip("/") or None
         if "account_secret" in body:
             acc.secret_encrypted = encrypt(body["account_secret"])
+        _check_project_id(acc.provider, acc.project_id)
         if {"account_secret", "endpoint", "project_id"} & body.keys():
             verify(acc)
     return acc

@@ -3,6 +3,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from app.core.ids import Id
 from app.core.paging import PageArgs, PagerSchema
 from app.providers.base import PROVIDERS
 
@@ -10,6 +11,7 @@ SPECIALS = "()`~!@#$%^&*_-+=|{}[]:;'<>,.?/"
 WEEK_PERIODS = (1, 2, 3, 4)
 MONTH_PERIODS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36, 48, 60)
 NAME = validate.Length(min=1, max=128)
+CLOUD_ID = validate.Length(min=1, max=64)  # region, zone and instance type columns are 64 wide
 
 
 def check_password(value: str) -> None:
@@ -67,7 +69,8 @@ class DisksSchema(Schema):
 def check_tags(value) -> None:
     if value is None or isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         return
-    if isinstance(value, list) and all(isinstance(t, dict) and set(t) == {"key", "value"} for t in value):
+    if isinstance(value, list) and all(isinstance(t, dict) and set(t) == {"key", "value"}
+                                       and isinstance(t["key"], str) and isinstance(t["value"], str) for t in value):
         return
     raise ValidationError('must be {"key": "value", ...} or [{"key": ..., "value": ...}]')
 
@@ -76,10 +79,10 @@ class ClusterFields(Schema):
     """Fields a template has; create requires most of them, edit none."""
 
     provider = fields.String(validate=validate.OneOf(PROVIDERS))
-    region_id = fields.String(validate=NAME)
-    zone_id = fields.String(validate=NAME)
+    region_id = fields.String(validate=CLOUD_ID)
+    zone_id = fields.String(validate=CLOUD_ID)
     network_config = fields.Nested(NetworkConfigSchema)
-    instance_type = fields.String(validate=NAME)
+    instance_type = fields.String(validate=CLOUD_ID)
     charge_config = fields.Nested(ChargeConfigSchema)
     charge_type = fields.String(validate=validate.OneOf(["PostPaid", "PrePaid"]))
     image = fields.String(validate=validate.Length(min=1, max=255))
@@ -99,10 +102,10 @@ class ClusterFields(Schema):
 class ClusterCreateSchema(ClusterFields):
     name = fields.String(required=True, validate=NAME)
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    region_id = fields.String(required=True, validate=NAME)
-    zone_id = fields.String(required=True, validate=NAME)
+    region_id = fields.String(required=True, validate=CLOUD_ID)
+    zone_id = fields.String(required=True, validate=CLOUD_ID)
     network_config = fields.Nested(NetworkConfigSchema, required=True)
-    instance_type = fields.String(required=True, validate=NAME)
+    instance_type = fields.String(required=True, validate=CLOUD_ID)
     image = fields.String(required=True, validate=validate.Length(min=1, max=255))
     disks = fields.Nested(DisksSchema, required=True)
     password = fields.String(required=True, load_only=True, validate=check_password)
@@ -115,7 +118,7 @@ class ClusterCreateSchema(ClusterFields):
 
 
 class ClusterEditSchema(ClusterFields):
-    cluster_id = fields.Integer()
+    cluster_id = Id()
     name = fields.String(validate=NAME)
 
     @validates_schema

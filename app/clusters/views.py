@@ -2,7 +2,7 @@ from app.clusters import service
 from app.clusters.schemas import (ClusterCreateSchema, ClusterDetailSchema, ClusterEditSchema, ClusterListArgs,
                                   ClusterListSchema)
 from app.core.api import Blueprint, NullEnvelope, StringEnvelope, envelope_schema, ok
-from app.core.ids import parse_ids
+from app.core.ids import parse_id, parse_ids, path_param
 
 blp = Blueprint("cluster", __name__, url_prefix="/api/v1/cluster", description="Cluster templates")
 DetailEnvelope = envelope_schema("ClusterDetailEnvelope", ClusterDetailSchema)
@@ -24,11 +24,11 @@ def describe_all(args):
     return ok(service.list_page(args))
 
 
-@blp.route("/id/<int:cluster_id>", methods=["GET"])
+@blp.route("/id/<cluster_id>", methods=["GET"], parameters=[path_param("cluster_id", "the cluster's id")])
 @blp.response(200, DetailEnvelope)
 def by_id(cluster_id):
     """One template as created (never its password)."""
-    return ok(service.detail(service.get(cluster_id)))
+    return ok(service.detail(service.get(parse_id(cluster_id, "cluster_id"))))
 
 
 @blp.route("/name/<name>", methods=["GET"])

@@ -2,37 +2,94 @@
 from __future__ import annotations
 
 import json
+import re
 
 import flask_smorest
 import json5
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 from webargs import core
-from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import FlaskParser, abort
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+JSON5_MAX_CHARS = 64 * 1024  # json5 is pure Python (~10 s per 400 kB): only small bodies fall back to it
+
+
+def _lone_surrogates(body) -> dict:
+    """{dotted path: reason} for every string (key or value) holding a lone UTF-16 surrogate:
+    `"\\ud800"` is valid JSON but not text, and no database can store it. Iterative, so a deeply
+    nested body cannot exhaust the stack here."""
+    reason = "is not valid Unicode text (lone surrogate escape)"
+    found, todo = {}, [("", body)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                found[path or "body"] = reason
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            name = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _SURROGATE.search(key):
+                found[name] = reason
+            else:
+                todo.append((name, item))
+    # the names go back in the response: escape the surrogates, which UTF-8 cannot encode
+    return {name.encode("utf-8", "backslashreplace").decode("utf-8"): why for name, why in found.items()}
 
 
 class LenientParser(FlaskParser):
     """Reads a JSON body whatever the Content-Type (curl -d sends form-urlencoded), and accepts
     the trailing commas of the manual's own examples (JSON5) when strict JSON fails."""
 
+    DEFAULT_VALIDATION_STATUS = 400  # bad input is a 400 param_invalid (webargs' default is 422)
+
     def _raw_load_json(self, req):
         data = req.get_data(cache=True)
         if not data or not data.strip():
             return core.missing
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading BOM (PowerShell, Notepad) is not an error
         try:
             return json.loads(text)
-        except ValueError:
-            return json5.loads(text)  # ValueError here → webargs answers 400 "Invalid JSON body."
+        except ValueError as strict:
+            if len(text) > JSON5_MAX_CHARS:
+                raise
+            try:
+                return json5.loads(text)
+            except ValueError:
+                raise strict from None  # the strict parser says where the error is
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        reason = "not UTF-8" if isinstance(error, UnicodeDecodeError) else \
+            "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        abort(400, exc=error, messages={"json": {"body": [f"Invalid JSON body: {reason}"]}})
 
     def load_json(self, req, schema):
         try:
-            return self._raw_load_json(req)
-        except (ValueError, UnicodeDecodeError) as exc:
+            body = self._raw_load_json(req)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             return self._handle_invalid_json_error(exc, req)
+        bad = _lone_surrogates(body) if body is not core.missing else {}
+        if bad:
+            raise ValidationError({key: [reason] for key, reason in bad.items()})
+        return body
 
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = LenientParser()
+
+
+class ErrorEnvelopeSchema(Schema):
+    """What every error answers (documentation only): `data` maps field → reason on a 400."""
+
+    code = fields.Integer(metadata={"description": "the HTTP status"})
+    msg = fields.String(metadata={"description": "param_invalid, unauthorized, not_found, conflict, ..."})
+    data = fields.Raw(allow_none=True, metadata={"description": "details; for 400: {field: reason}"})
+
+
+class Api(flask_smorest.Api):
+    """Documents error responses as our envelope, not flask-smorest's `{code, status, message}`."""
+
+    ERROR_SCHEMA = ErrorEnvelopeSchema
 
 
 _envelopes: dict[str, type[Schema]] = {}

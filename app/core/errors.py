@@ -66,7 +66,7 @@ def flatten_messages(messages, prefix: str = "") -> dict:
     out = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
-            name = key if key != "_schema" else ""
+            name = "" if key == "_schema" else (str(key) or '""')  # an unknown field named "" is not the body
             path = f"{prefix}.{name}" if prefix and name != "" else (prefix or str(name))
             out.update(flatten_messages(value, path))
     elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
@@ -97,8 +97,11 @@ def register_error_handlers(app: Flask) -> None:
         if code >= 500:
             log.error("server error: %s", err, exc_info=getattr(err, "original_exception", None))
             return envelope(500, "internal_error")
-        return envelope(code, HTTP_MSGS.get(code, "error"),
-                        err.description if code == 400 else None)
+        resp = envelope(code, HTTP_MSGS.get(code, "error"), {"body": err.description} if code == 400 else None)
+        for name, value in err.get_headers():  # e.g. a 405's Allow (RFC 9110); the body is ours
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
@@ -107,13 +110,15 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_cloud_error_handler(app: Flask) -> None:
-    from app.providers.base import AuthFailed, CloudError, InvalidRequest, Throttled
+    from app.providers.base import AuthFailed, CloudError, InvalidRequest, NotFound as CloudNotFound, Throttled
 
     @app.errorhandler(CloudError)
     def _cloud_error(err: CloudError):
         detail = {"code": err.code, "message": err.message, "request_id": err.request_id}
         if isinstance(err, Throttled):
             return envelope(429, "too_many_requests", detail)
-        if isinstance(err, (InvalidRequest, AuthFailed)):
+        # The cloud rejected what the request named: bad parameters, bad keys, or an object it does
+        # not have (an unknown zone or region, a VPC deleted behind the store's back).
+        if isinstance(err, (InvalidRequest, AuthFailed, CloudNotFound)):
             return envelope(400, "param_invalid", {"cloud": str(err)})
         return envelope(502, "cloud_error", detail)

@@ -59,9 +59,9 @@ class AWSProvider(Provider):
         return _client(c.access_key, c.secret_key, c.endpoint, self.region_id)
 
     def _run(self, api: str, **params) -> dict:
-        """Call one EC2 API ("RunInstances") with its parameters; the response dict."""
-        method = getattr(self._ec2, _snake(api))
-        return self.call(api, lambda: method(**params))
+        """Call one EC2 API ("RunInstances") with its parameters; the response dict. The client is
+        made inside the call, so what botocore refuses there (a region like "0") is translated too."""
+        return self.call(api, lambda: getattr(self._ec2, _snake(api))(**params))
 
     def _pages(self, api: str, key: str, **params) -> list:
         """Every item under `key` across NextToken pages."""

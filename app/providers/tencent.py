@@ -68,11 +68,12 @@ class TencentProvider(Provider):
     # ------------------------------------------------------------ plumbing
     def _run(self, service: str, action: str, params: dict) -> dict:
         """Call `action` on "cvm" or "vpc"; the "Response" object."""
-        cvm, vpc = _clients(self.credentials.access_key, self.credentials.secret_key,
-                            self.credentials.endpoint, self.region_id)
-        client = cvm if service == "cvm" else vpc
 
         def once():
+            # The clients are made inside the call, so what the SDK refuses there is translated too.
+            cvm, vpc = _clients(self.credentials.access_key, self.credentials.secret_key,
+                                self.credentials.endpoint, self.region_id)
+            client = cvm if service == "cvm" else vpc
             response = client.call_json(action, params)["Response"]
             # The SDK checks for errors only when Content-Type is exactly application/json;
             # a proxy adding "; charset=utf-8" would make it hand us the error as a success.

@@ -1,5 +1,6 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.core.ids import Id
 from app.core.paging import PageArgs, PagerSchema
 from app.tasks.models import FAILED, INIT, PARTIAL_SUCCESS, RUNNING, SUCCESS
 
@@ -49,15 +50,15 @@ class TaskListArgs(PageArgs):
 
 
 class TaskDescribeArgs(Schema):
-    task_id = fields.Integer(required=True)
+    task_id = Id(required=True)
 
 
 class TaskInstancesArgs(PageArgs):
-    task_id = fields.Integer(required=True)
+    task_id = Id(required=True)
 
 
 class TaskFilterArgs(PageArgs):
-    task_id = fields.Integer()
+    task_id = Id()
     task_name = fields.String()
     cluster_name = fields.String()
     task_status = fields.String(validate=validate.OneOf([INIT, RUNNING, SUCCESS, FAILED, PARTIAL_SUCCESS]))
