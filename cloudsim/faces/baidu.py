@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response
 
 from ..catalog import CATALOGUES
 from ..model import LaunchSpec, SimError, SimRule
-from .base import Call, Face, iso, to_int
+from .base import Call, Face, iso, parse_tags, to_int
 
 PROVIDER = "BaiduCloud"
 DEFAULT_REGION = CATALOGUES[PROVIDER].regions[0].region_id
@@ -83,18 +83,6 @@ def _tags(items) -> dict:
 
 def _tag_list(tags: dict) -> list:
     return [{"tagKey": k, "tagValue": v} for k, v in tags.items()]
-
-
-def _parse_tags(text: Optional[str]) -> Optional[dict]:
-    """`k1:v1,k2` (a key alone asks only for the key) into {k1: v1, k2: None}; all must match."""
-    if not text:
-        return None
-    tags = {}
-    for item in text.split(","):
-        key, sep, value = item.partition(":")
-        if key:
-            tags[key] = value if sep else None
-    return tags
 
 
 def _ports(text) -> tuple[int, int]:
@@ -297,7 +285,7 @@ class BaiduFace(Face):
             if not found:
                 raise SimError("invalid", "marker", f"The marker {q['marker']} is invalid.")
             after = found[0].seq - 1
-        _, chunk, _ = self.cloud.instance_page(PROVIDER, call.region, ids=ids, tags=_parse_tags(q.get("tags")),
+        _, chunk, _ = self.cloud.instance_page(PROVIDER, call.region, ids=ids, tags=parse_tags(q.get("tags"), ":"),
                                                where=where, after_seq=after, limit=size + 1)
         more = len(chunk) > size
         return {"marker": q.get("marker") or "", "isTruncated": more, "maxKeys": size,

@@ -125,6 +125,18 @@ def to_int(value, name: str, default=None, low=None, high=None, code: Optional[s
     return number
 
 
+def parse_tags(text: Optional[str], sep: str) -> Optional[dict]:
+    """`k1<sep>v1,k2` (a key alone asks only for the key) into {k1: v1, k2: None}; all must match."""
+    if not text:
+        return None
+    tags = {}
+    for item in text.split(","):
+        key, found, value = item.partition(sep)
+        if key:
+            tags[key] = value if found else None
+    return tags
+
+
 def page(items: list, offset: int, limit: int) -> list:
     return items[offset:offset + limit]
 

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response
 
 from ..catalog import CATALOGUES
 from ..model import PENDING, LaunchSpec, SimError, SimRule
-from .base import Call, Face, iso, to_int
+from .base import Call, Face, iso, parse_tags, to_int
 
 PROVIDER = "HuaweiCloud"
 DEFAULT_REGION = CATALOGUES[PROVIDER].regions[0].region_id
@@ -98,18 +98,6 @@ def _need(obj: dict, *names: str, code: str = "Ecs.0005") -> None:
     for name in names:
         if obj.get(name) in (None, "", []):
             raise SimError("missing", name, f"Invalid parameter values: '{name}' is required.", code=code)
-
-
-def _parse_tags(text: Optional[str]) -> Optional[dict]:
-    """`k1=v1,k2` (a key alone asks only for the key) into {k1: v1, k2: None}; all must match."""
-    if not text:
-        return None
-    tags = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        if key:
-            tags[key] = value if sep else None
-    return tags
 
 
 class HuaweiFace(Face):
@@ -407,7 +395,7 @@ class HuaweiFace(Face):
                 raise SimError("invalid", "marker", f"The marker [{q['marker']}] is invalid.")
             after = marker[0].seq
         total, chunk, _ = self.cloud.instance_page(
-            PROVIDER, region, tags=_parse_tags(q.get("tags")), where=where, after_seq=after,
+            PROVIDER, region, tags=parse_tags(q.get("tags"), "="), where=where, after_seq=after,
             offset=(page - 1) * limit if not after else 0, limit=limit)
         return {"count": total, "servers": [self._server(i, groups) for i in chunk]}
 
