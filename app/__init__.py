@@ -62,9 +62,15 @@ def _configure_providers(app: Flask) -> None:
         return
     from app.metrics.collectors import install
     install()
+    from app.providers.endpoints import parse_allowlist
+    from config import ConfigError
+    try:
+        allowlist = parse_allowlist(app.config["ENDPOINT_ALLOWLIST"])
+    except ValueError as exc:
+        raise ConfigError(f"BRIDGX_ENDPOINT_ALLOWLIST: {exc}") from None
     registry.configure(registry.ProviderSettings(
         redis_url=app.config["REDIS_URL"], rate_overrides=app.config["PROVIDER_RATE_OVERRIDES"],
-        max_attempts=app.config["PROVIDER_MAX_ATTEMPTS"]))
+        max_attempts=app.config["PROVIDER_MAX_ATTEMPTS"], endpoint_allowlist=allowlist))
 
 
 @event.listens_for(Engine, "connect")

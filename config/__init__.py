@@ -45,6 +45,8 @@ class BaseConfig:
         self.SECRET_KEY = env("SECRET_KEY")
         self.ENCRYPTION_KEYS = env("ENCRYPTION_KEY")  # comma list of Fernet keys, newest first
         self.VERIFY_ACCOUNTS = env_bool("VERIFY_ACCOUNTS", True)
+        # Cloud endpoint overrides accounts may use (app/providers/endpoints.py); none by default.
+        self.ENDPOINT_ALLOWLIST = env("ENDPOINT_ALLOWLIST", "")
         self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8)
         # Scaling engine
         self.SCALE_BATCH_CONCURRENCY = env_int("SCALE_BATCH_CONCURRENCY", 16)
@@ -119,6 +121,8 @@ class TestConfig(BaseConfig):
         self.ENCRYPTION_KEYS = _fernet_key()
         self.EAGER_TASKS = True
         self.VERIFY_ACCOUNTS = False
+        # The suite's emulators listen on 127.0.0.1 at ports chosen at run time.
+        self.ENDPOINT_ALLOWLIST = "http://127.0.0.1"
         self.SCALE_STALE_SECONDS = 2.0
         self.SCALE_HEARTBEAT_SECONDS = 0.5
 

@@ -236,7 +236,8 @@ def test_what_the_cloud_does_not_have_is_a_400(api, sim, route, body):
 
 @pytest.mark.parametrize("route, body", [
     ("network_config/sync", {"provider": "AWSCloud", "region_id": "0", "account_key": SIM_KEYS["AWSCloud"]}),
-    ("vpc/create", {"provider": "AWSCloud", "region_id": "us_east_1", "vpc_name": "vpc-fuzz",
+    # (a region id our own check refuses, like "us_east_1", never gets this far: test_cloud_security)
+    ("vpc/create", {"provider": "AWSCloud", "region_id": "us-east-", "vpc_name": "vpc-fuzz",
                     "ak": SIM_KEYS["AWSCloud"]}),
 ])
 def test_a_region_the_sdk_refuses_is_a_400(api, sim, route, body):

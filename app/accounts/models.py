@@ -28,5 +28,8 @@ class CloudAccount(db.Model):
         """Decrypted credentials for a driver (never logged, never returned)."""
         from app.core.crypto import decrypt
         from app.providers.base import Credentials
+        # Rate budgets belong to this row (or, before it is stored, to the organisation's key).
+        budget = f"account:{self.id}" if self.id else f"org:{self.org_id}:{self.provider}:{self.account_key}"
         return Credentials(access_key=self.account_key, secret_key=decrypt(self.secret_encrypted),
-                           endpoint=self.endpoint, project_id=self.project_id, extras=self.extras or {})
+                           endpoint=self.endpoint, project_id=self.project_id, extras=self.extras or {},
+                           budget=budget)

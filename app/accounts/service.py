@@ -39,6 +39,12 @@ def first_of_provider(provider: str) -> CloudAccount | None:
     return db.session.scalar(live_accounts().where(CloudAccount.provider == provider).order_by(CloudAccount.id))
 
 
+# One message whatever went wrong at the endpoint (refused, timed out, not a cloud API, an
+# error page): the answer never quotes what the remote end said and never tells an open port
+# from a closed one.
+UNREACHABLE = "cloud endpoint unreachable or not a cloud API"
+
+
 def verify(acc: CloudAccount) -> None:
     """One cheap read call; a key the cloud rejects is a 400 naming the problem."""
     if not current_app.config["VERIFY_ACCOUNTS"]:
@@ -47,11 +53,22 @@ def verify(acc: CloudAccount) -> None:
     try:
         provider = registry.get_provider(acc.provider, acc.credentials(), None)
         provider.list_regions()
-    except base.AuthFailed as exc:
-        raise ParamInvalid("account_secret", f"the cloud rejected this key pair: {exc}")
+    except base.AuthFailed:
+        raise ParamInvalid("account_secret", "the cloud rejected this key pair")
     except base.CloudError as exc:
-        raise ParamInvalid("endpoint" if acc.endpoint else "account_key",
-                           f"could not verify the key pair with the cloud: {exc}")
+        log.info("cloud account check of %s failed: %s", acc.provider, type(exc).__name__)
+        if acc.endpoint:
+            raise ParamInvalid("endpoint", UNREACHABLE)
+        raise ParamInvalid("account_key", "could not verify the key pair with the cloud (unreachable or refused)")
+
+
+def check_endpoint_allowed(endpoint: str | None) -> None:
+    """An endpoint override must be on the operator's allow-list (BRIDGX_ENDPOINT_ALLOWLIST)."""
+    from app.providers.endpoints import allowed, parse_allowlist
+    if endpoint and not allowed(endpoint, parse_allowlist(current_app.config["ENDPOINT_ALLOWLIST"])):
+        raise ParamInvalid("endpoint", "not an endpoint this service may call: overrides are limited to the "
+                                       "operator's allow-list (BRIDGX_ENDPOINT_ALLOWLIST); leave it out to use "
+                                       "the cloud's own endpoints")
 
 
 def _check_project_id(provider: str, project_id: str | None) -> None:
@@ -62,6 +79,7 @@ def _check_project_id(provider: str, project_id: str | None) -> None:
 def create(body: dict) -> CloudAccount:
     require_admin()
     _check_project_id(body["provider"], body.get("project_id"))
+    check_endpoint_allowed(body.get("endpoint"))
     if find_by_key(body["account_key"]):
         raise Conflict({"account_key": "this access key is already registered in the organisation"})
     acc = CloudAccount(org_id=org_id(), account_name=body["account_name"], provider=body["provider"],
@@ -78,6 +96,7 @@ def create(body: dict) -> CloudAccount:
 
 def edit(body: dict) -> CloudAccount:
     require_admin()
+    check_endpoint_allowed(body.get("endpoint"))
     with transaction():
         acc = owned(db.session.get(CloudAccount, body["account_id"]), "account_id")
         for key in ("account_name", "project_id", "extras"):

@@ -1,8 +1,7 @@
 from marshmallow import Schema, fields, validate
 
+from app.core.ids import check_location
 from app.providers.base import PROVIDERS
-
-ID = validate.Length(min=1, max=64)
 
 
 class RegionArgs(Schema):
@@ -12,11 +11,11 @@ class RegionArgs(Schema):
 
 
 class ZoneArgs(RegionArgs):
-    region_id = fields.String(required=True, validate=ID)
+    region_id = fields.String(required=True, validate=check_location)
 
 
 class InstanceTypeArgs(ZoneArgs):
-    zone_id = fields.String(required=True, validate=ID)
+    zone_id = fields.String(required=True, validate=check_location)
 
 
 class RegionSchema(Schema):

@@ -3,7 +3,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from app.core.ids import Id
+from app.core.ids import Id, check_location
 from app.core.paging import PageArgs, PagerSchema
 from app.providers.base import PROVIDERS
 
@@ -79,8 +79,8 @@ class ClusterFields(Schema):
     """Fields a template has; create requires most of them, edit none."""
 
     provider = fields.String(validate=validate.OneOf(PROVIDERS))
-    region_id = fields.String(validate=CLOUD_ID)
-    zone_id = fields.String(validate=CLOUD_ID)
+    region_id = fields.String(validate=check_location)
+    zone_id = fields.String(validate=check_location)
     network_config = fields.Nested(NetworkConfigSchema)
     instance_type = fields.String(validate=CLOUD_ID)
     charge_config = fields.Nested(ChargeConfigSchema)
@@ -102,8 +102,8 @@ class ClusterFields(Schema):
 class ClusterCreateSchema(ClusterFields):
     name = fields.String(required=True, validate=NAME)
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    region_id = fields.String(required=True, validate=CLOUD_ID)
-    zone_id = fields.String(required=True, validate=CLOUD_ID)
+    region_id = fields.String(required=True, validate=check_location)
+    zone_id = fields.String(required=True, validate=check_location)
     network_config = fields.Nested(NetworkConfigSchema, required=True)
     instance_type = fields.String(required=True, validate=CLOUD_ID)
     image = fields.String(required=True, validate=validate.Length(min=1, max=255))

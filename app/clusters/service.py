@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from app.accounts import service as accounts
 from app.accounts.models import CloudAccount
+from app.catalog.known import check_known
 from app.clusters.models import Cluster
 from app.core.crypto import encrypt
 from app.core.db import transaction
@@ -60,6 +61,7 @@ def _tags(value):
 
 def create(body: dict) -> Cluster:
     acc = _account(body["provider"], body["account_key"])
+    check_known(acc.id, body["region_id"], body["zone_id"])
     with transaction():
         if db.session.scalar(live_clusters().where(Cluster.name == body["name"])):
             raise Conflict({"name": f"a cluster named {body['name']!r} already exists"})
@@ -95,6 +97,8 @@ def edit(body: dict) -> Cluster:
         if "password" in body:
             cluster.password_encrypted = encrypt(body["password"])
         cluster.desc = cluster.desc or ""
+        if {"region_id", "zone_id", "account_key", "provider"} & body.keys():
+            check_known(cluster.account_id, cluster.region_id, cluster.zone_id)
     return cluster
 
 

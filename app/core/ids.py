@@ -1,8 +1,10 @@
 """Integer ids from requests: in a path, a comma list, or a body/query field. Every one is
-checked against the range a database id can have, so an absurd id is a 400, never a 500."""
-from marshmallow import fields, validate
+checked against the range a database id can have, so an absurd id is a 400, never a 500.
+Region and zone ids are checked against the shape the clouds give them."""
+from marshmallow import ValidationError, fields, validate
 
 from app.core.errors import ParamInvalid
+from app.providers.endpoints import LOCATION
 
 MAX_ID = 2**31 - 1  # the largest INTEGER id column (MySQL's signed INT); SQLite overflows at 2**63
 ID_RANGE = f"must be an integer id between 1 and {MAX_ID}"
@@ -40,3 +42,21 @@ def path_param(name: str, description: str) -> dict:
     """OpenAPI doc of an id path segment (routed as a string so a bad one answers 400, not 404)."""
     return {"in": "path", "name": name, "description": description,
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+
+
+# Region and zone ids of the five clouds are lowercase DNS-label-like words: cn-hangzhou,
+# cn-qingdao-b, ap-guangzhou-3, us-east-1a, cn-north-4a, bj, cn-bj-a. Drivers build host names
+# from the region (bcc.<region>.baidubce.com), so anything else (`x@127.0.0.1:PORT/`) is refused
+# before it reaches one.
+CLOUD_LOCATION = LOCATION
+CLOUD_LOCATION_RULE = "must be a region or zone id: 1-64 lowercase letters, digits and '-' (like cn-hangzhou-b)"
+
+
+def check_location(value: str) -> None:
+    """Validator for region_id / zone_id fields (bodies and query strings)."""
+    if not isinstance(value, str) or not CLOUD_LOCATION.fullmatch(value):
+        raise ValidationError(CLOUD_LOCATION_RULE)
+
+
+def is_location(value) -> bool:
+    return isinstance(value, str) and bool(CLOUD_LOCATION.fullmatch(value))

@@ -7,6 +7,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from app.core.ids import check_location
 from app.core.paging import PageArgs, PascalPagerSchema
 from app.providers.base import PROVIDERS
 
@@ -145,7 +146,7 @@ RULES = dict(validate=validate.Length(max=MAX_RULES, error=f"at most {MAX_RULES}
 
 class VpcCreateSchema(Schema):
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    region_id = fields.String(required=True, validate=ID)
+    region_id = fields.String(required=True, validate=check_location)
     cidr_block = fields.String(load_default=DEFAULT_VPC_CIDR, validate=check_vpc_cidr)
     vpc_name = fields.String(required=True, validate=check_vpc_name)
     ak = fields.String(required=True, validate=KEY)
@@ -153,7 +154,7 @@ class VpcCreateSchema(Schema):
 
 class SubnetCreateSchema(Schema):
     account_key = fields.String(validate=KEY)
-    zone_id = fields.String(required=True, validate=ID)
+    zone_id = fields.String(required=True, validate=check_location)
     cidr_block = fields.String(required=True, validate=check_subnet_cidr)
     vpc_id = fields.String(required=True, validate=ID)
     switch_name = fields.String(required=True, validate=check_subnet_name)
@@ -182,10 +183,10 @@ class NetworkConfigCreateSchema(Schema):
     """network_config/create; also accepts what network_config/template returns (gateway_ip, rules)."""
 
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    region_id = fields.String(required=True, validate=ID)
+    region_id = fields.String(required=True, validate=check_location)
     cidr_block = fields.String(required=True, validate=check_vpc_cidr)
     vpc_name = fields.String(required=True, validate=check_vpc_name)
-    zone_id = fields.String(required=True, validate=ID)
+    zone_id = fields.String(required=True, validate=check_location)
     switch_cidr_block = fields.String(required=True, validate=check_subnet_cidr)
     switch_name = fields.String(required=True, validate=check_subnet_name)
     gateway_ip = fields.String(validate=check_ip)
@@ -204,7 +205,7 @@ class NetworkConfigCreateSchema(Schema):
 
 class SyncSchema(Schema):
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    region_id = fields.String(required=True, validate=ID)
+    region_id = fields.String(required=True, validate=check_location)
     account_key = fields.String(required=True, validate=KEY)
 
 
@@ -214,7 +215,7 @@ class TemplateArgs(Schema):
 
 class VpcListArgs(PageArgs):
     provider = fields.String(validate=validate.OneOf(PROVIDERS))
-    region_id = fields.String()
+    region_id = fields.String(validate=check_location)
     vpc_name = fields.String()
 
 
@@ -224,7 +225,7 @@ class SubnetListArgs(PageArgs):
 
 
 class SecurityGroupListArgs(PageArgs):
-    region_id = fields.String()
+    region_id = fields.String(validate=check_location)
     vpc_id = fields.String(required=True, validate=ID)
     security_group_name = fields.String()
 

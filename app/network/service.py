@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 
 from app.accounts import service as accounts
 from app.accounts.models import CloudAccount
+from app.catalog.known import check_known
 from app.core.db import transaction
 from app.core.errors import CloudFailure, NotFound, ParamInvalid
 from app.core.paging import paginate, pascal
@@ -37,6 +38,7 @@ TEMPLATE = {"provider": "", "region_id": "", "cidr_block": "10.0.0.0/16", "vpc_n
 def provider_for(acc: CloudAccount, region_id: str | None) -> base.Provider:
     """The driver for one account in one region; a provider without a driver is a 400."""
     from app.providers import registry
+    check_known(acc.id, region_id)
     try:
         return registry.get_provider(acc.provider, acc.credentials(), region_id)
     except ValueError as exc:
@@ -179,6 +181,7 @@ def create_subnet(body: dict) -> str:
         raise ParamInvalid("cidr_block", f"must be inside the VPC's block {vpc.cidr_block}")
     acc = _owner(vpc, body.get("account_key"))
     region_id = vpc.region_id
+    check_known(acc.id, region_id, body["zone_id"])
     cloud = provider_for(acc, region_id)
     _release()
     subnet_id = cloud.create_subnet(body["vpc_id"], body["zone_id"], body["switch_name"], body["cidr_block"],
@@ -215,6 +218,7 @@ def create_network(body: dict) -> str:
     is raised, and when that clean-up fails too, the 502 lists what is left (still recorded)."""
     acc = account_by_key(body["provider"], body["ak"], "ak")
     region_id = body["region_id"]
+    check_known(acc.id, region_id, body["zone_id"])
     cloud = provider_for(acc, region_id)
     rules = body.get("rules")
     if rules is None:

@@ -1,11 +1,27 @@
 """Small helpers shared by the drivers (no SDK imports here)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-from app.providers.base import DELETED, NotFound, Provider
+from app.providers.base import DELETED, CloudUnavailable, NotFound, Provider
+
+
+def json_body(raw, provider: str, api: str) -> dict:
+    """A reply's JSON object ({} when empty); a reply that is not one (a proxy's HTML page, a
+    truncated body) is the cloud's failure (a clean 502), not ours, and its text is not quoted."""
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise CloudUnavailable(f"{provider} answered {api} with something that is not a JSON object",
+                               "InvalidResponse")
+    return body
 
 
 def split_endpoint(endpoint: str) -> tuple[str, str]:

@@ -112,6 +112,7 @@ class AlibabaProvider(Provider):
     # ------------------------------------------------------------ instances
     def create_instances(self, spec: InstanceSpec, count: int, client_token: str, tags: dict,
                          min_count: Optional[int] = None) -> CreateResult:
+        self.keep_secret(spec.password)
         ecs, _ = _models()
         request = ecs.RunInstancesRequest(
             region_id=self.region_id, zone_id=spec.zone_id, instance_type=spec.instance_type,

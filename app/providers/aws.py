@@ -109,6 +109,7 @@ class AWSProvider(Provider):
     # ------------------------------------------------------------ instances
     def create_instances(self, spec: InstanceSpec, count: int, client_token: str, tags: dict,
                          min_count: Optional[int] = None) -> CreateResult:
+        self.keep_secret(spec.password)
         params = {
             "ImageId": spec.image_id, "InstanceType": spec.instance_type,
             # MinCount is the all-or-nothing floor: without it a batch is all or nothing.

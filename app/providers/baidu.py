@@ -7,12 +7,11 @@ an endpoint override serves them all. Responses are parsed from the raw JSON out
 """
 from __future__ import annotations
 
-import json
 import uuid
 from functools import lru_cache
 from typing import Optional
 
-from app.providers._util import delete_tolerating_gone, parse_time
+from app.providers._util import delete_tolerating_gone, json_body, parse_time
 from app.providers.base import (
     DELETED, PENDING, RUNNING, STOPPED, AuthFailed, CloudError, CloudUnavailable, CreateResult,
     Image, Instance, InstanceSpec, InstanceType, InvalidRequest, Limits, NotFound, OutOfCapacity,
@@ -33,6 +32,7 @@ _ANY = "0.0.0.0/0"
 @lru_cache(maxsize=64)
 def _clients(access_key: str, secret_key: str, endpoint: Optional[str], region_id: str):
     """(BCC, VPC, subnet) clients, built once per account, region and endpoint."""
+    import baidubce.protocol
     from baidubce.auth.bce_credentials import BceCredentials
     from baidubce.bce_client_configuration import BceClientConfiguration
     from baidubce.retry.retry_policy import NoRetryPolicy
@@ -40,10 +40,15 @@ def _clients(access_key: str, secret_key: str, endpoint: Optional[str], region_i
     from baidubce.services.subnet.subnet_client import SubnetClient
     from baidubce.services.vpc.vpc_client import VpcClient
 
+    # The SDK's default protocol is plain HTTP: the real cloud is always asked over HTTPS; only an
+    # override (the operator's allow-list, e.g. the emulator) may say http://.
+    protocol = baidubce.protocol.HTTP if (endpoint or "").startswith("http://") else baidubce.protocol.HTTPS
+
     def config():
         return BceClientConfiguration(credentials=BceCredentials(access_key, secret_key),
-                                      endpoint=endpoint or f"bcc.{region_id}.baidubce.com",
-                                      retry_policy=NoRetryPolicy(), connection_timeout_in_mills=30 * 1000)
+                                      endpoint=endpoint or f"https://bcc.{region_id}.baidubce.com",
+                                      protocol=protocol, retry_policy=NoRetryPolicy(),
+                                      connection_timeout_in_mills=30 * 1000)
 
     return BccClient(config()), VpcClient(config()), SubnetClient(config())
 
@@ -73,8 +78,7 @@ class BaiduProvider(Provider):
     def _run(self, api: str, fn) -> dict:
         """Run one SDK call under the call policy; the answer's JSON body ({} when empty)."""
         response = self.call(api, fn)
-        raw = getattr(response, "raw_data", None)
-        return json.loads(raw) if raw else {}
+        return json_body(getattr(response, "raw_data", None), self.name, api)
 
     def _list(self, api: str, key: str, fetch) -> list[dict]:
         """Every item under `key` across marker pages; fetch(marker) returns one page's body."""
@@ -119,6 +123,7 @@ class BaiduProvider(Provider):
     # ------------------------------------------------------------ instances
     def create_instances(self, spec: InstanceSpec, count: int, client_token: str, tags: dict,
                          min_count: Optional[int] = None) -> CreateResult:
+        self.keep_secret(spec.password)
         bcc, _, _ = self._clients()
         model = _models()
         billing = model.Billing(paymentTiming=_CHARGE.get(spec.charge_type, spec.charge_type))

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Optional, TypeVar
 
+from app.providers.redact import scrub
+
 PROVIDERS = ("AlibabaCloud", "HuaweiCloud", "TencentCloud", "BaiduCloud", "AWSCloud")
 
 # Tag keys written on every machine the scaling engine creates.
@@ -75,10 +77,12 @@ class CloudUnavailable(CloudError):
 @dataclass
 class Credentials:
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     endpoint: Optional[str] = None  # e.g. "http://127.0.0.1:8900"; used for every call when set
     project_id: Optional[str] = None  # HuaweiCloud
     extras: dict = field(default_factory=dict)
+    # Whose rate budget calls spend: the account row ("org:id"); the access key when None.
+    budget: Optional[str] = None
 
 
 @dataclass
@@ -97,7 +101,7 @@ class InstanceSpec:
     vpc_id: str
     subnet_id: str
     security_group_id: str
-    password: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
     system_disk: Optional[Disk] = None
     data_disks: list[Disk] = field(default_factory=list)
     charge_type: str = "PostPaid"  # or PrePaid
@@ -227,23 +231,36 @@ class Provider(abc.ABC):
         self.region_id = region_id
         # caller(provider, api_name, fn) runs fn under the rate limiter and retry policy (registry).
         self._caller = caller
+        self._secrets = {credentials.secret_key}  # values no error text may carry
+
+    def keep_secret(self, value: Optional[str]) -> None:
+        """Redact `value` (an instance password, ...) from every error this driver raises."""
+        if value:
+            self._secrets.add(value)
 
     def call(self, api: str, fn: Callable[[], T]) -> T:
-        """Run one SDK call: rate-limited, retried, with SDK errors translated by `translate`."""
+        """Run one SDK call: rate-limited, retried, with SDK errors translated by `translate` and
+        redacted: nothing after this point (retry log lines, task reasons, API answers) sees
+        passwords, secrets or signed query strings, whatever the SDK put in its exception."""
         def translated():
             try:
                 return fn()
-            except CloudError:
-                raise
+            except CloudError as err:
+                raise self.redacted(err)
             except Exception as exc:  # noqa: BLE001 - the one place SDK errors are mapped
-                raise self.translate(exc) from exc
+                # `from None`: a traceback must not print the SDK's own (unredacted) exception.
+                raise self.redacted(self.translate(exc)) from None
         if self._caller is None:
             return translated()
         return self._caller(self, api, translated)
 
+    def redacted(self, err: CloudError) -> CloudError:
+        """`err` with secrets, passwords and signed query strings removed (in place)."""
+        return scrub(err, self._secrets)
+
     @abc.abstractmethod
     def translate(self, exc: Exception) -> CloudError:
-        """Map one SDK exception to our error types."""
+        """Map one SDK exception to our error types (redacted afterwards by `call`)."""
 
     # instances -------------------------------------------------------------
     @abc.abstractmethod

@@ -10,7 +10,6 @@ from the raw JSON outside `call`, so a parsing bug surfaces as itself.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import time
 import uuid
@@ -18,7 +17,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Optional
 
-from app.providers._util import delete_tolerating_gone, parse_time
+from app.providers._util import delete_tolerating_gone, json_body, parse_time
 from app.providers.base import (
     DELETED, PENDING, RUNNING, STOPPED, AuthFailed, CloudError, CloudUnavailable, CreateResult,
     Image, Instance, InstanceSpec, InstanceType, InvalidRequest, Limits, NotFound, OutOfCapacity,
@@ -159,8 +158,7 @@ class HuaweiProvider(Provider):
     def _run(self, api: str, fn) -> dict:
         """Run one SDK call under the call policy; the answer's JSON body (empty for 204)."""
         response = self.call(api, fn)
-        raw = getattr(response, "raw_content", None)
-        return json.loads(raw) if raw else {}
+        return json_body(getattr(response, "raw_content", None), self.name, api)
 
     def translate(self, exc: Exception) -> CloudError:
         from huaweicloudsdkcore.exceptions import exceptions as hx
@@ -194,6 +192,7 @@ class HuaweiProvider(Provider):
     # ------------------------------------------------------------ instances
     def create_instances(self, spec: InstanceSpec, count: int, client_token: str, tags: dict,
                          min_count: Optional[int] = None) -> CreateResult:
+        self.keep_secret(spec.password)
         m = _ecs_models()
         extend = m.PrePaidServerExtendParam(charging_mode=_CHARGE.get(spec.charge_type, spec.charge_type))
         if extend.charging_mode == "prePaid":
@@ -236,7 +235,8 @@ class HuaweiProvider(Provider):
                 code = job.get("error_code") or next((s.get("error_code") for s in subs if s.get("error_code")), "")
                 reason = job.get("fail_reason") or next((s.get("fail_reason") for s in subs if s.get("fail_reason")),
                                                         "")
-                raise self.translate(_JobFailed(code or "Ecs.0000", reason or "the create job failed", job_id))
+                raise self.redacted(self.translate(_JobFailed(code or "Ecs.0000", reason or "the create job failed",
+                                                             job_id)))
             named = [s["entities"]["server_id"] for s in (job.get("entities") or {}).get("sub_jobs") or []
                      if (s.get("entities") or {}).get("server_id")]
             ids = ids or named

@@ -1,7 +1,7 @@
 """Token buckets that keep our calls under each cloud's per-(account, region, API) rate.
 
-A bucket key is (provider name, access key, region, API). Two limiters share one interface,
-`acquire(key, rate) -> seconds waited`, which blocks until the call may go:
+A bucket key is (provider name, account row, region, API) (registry.bucket_key). Two limiters
+share one interface, `acquire(key, rate) -> seconds waited`, which blocks until the call may go:
 
 - LocalRateLimiter: one bucket per key shared by every thread of this process.
 - RedisRateLimiter: the bucket lives in Redis and is updated by one atomic Lua script, so every
@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 log = logging.getLogger(__name__)
 
-Key = tuple  # (provider, access_key, region, api)
+Key = tuple  # (provider, account, region, api)
 
 
 def resolve_rate(api: str, rates: dict) -> Optional[float]:

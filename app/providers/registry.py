@@ -1,7 +1,7 @@
 """Provider name -> driver, and the call policy every driver call runs under.
 
 `get_provider(name, credentials, region)` builds a driver whose `call(api, fn)` does:
-rate-limit acquire (per provider, access key, region, API) -> fn -> retry on retryable errors,
+rate-limit acquire (per provider, account row, region, API) -> fn -> retry on retryable errors,
 with each attempt reported to the call listeners (for metrics) - so drivers stay free of policy
 and the policy is the same for every cloud.
 
@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
-from app.providers.base import CloudError, Credentials, Provider, Throttled
+from app.providers.base import CloudError, Credentials, InvalidRequest, Provider, Throttled
+from app.providers.endpoints import LOCATION, allowed
 from app.providers.ratelimit import LocalRateLimiter, RedisRateLimiter, resolve_rate
 from app.providers.retry import RetryPolicy, call_with_retry
 
@@ -45,6 +46,9 @@ class ProviderSettings:
     max_attempts: int = 5
     backoff_base: float = 0.2  # seconds
     backoff_cap: float = 10.0  # seconds
+    # Endpoint overrides an account may use (endpoints.parse_allowlist); None: not checked here
+    # (a library user, the driver tests), () : none at all. The app passes BRIDGX_ENDPOINT_ALLOWLIST.
+    endpoint_allowlist: Optional[tuple] = None
 
 
 _lock = threading.Lock()
@@ -107,7 +111,25 @@ def driver_class(name: str) -> type:
 def get_provider(provider_name: str, credentials: Credentials, region_id: Optional[str] = None) -> Provider:
     """A driver for one account in one region (the driver's default region when None)."""
     cls = driver_class(provider_name)
+    allowlist = _settings.endpoint_allowlist
+    if credentials.endpoint and allowlist is not None and not allowed(credentials.endpoint, allowlist):
+        # An account stored before the operator narrowed the list: no call leaves for it.
+        raise InvalidRequest("the account's endpoint is not on the operator's allow-list "
+                             "(BRIDGX_ENDPOINT_ALLOWLIST)", "EndpointNotAllowed")
+    if region_id and not LOCATION.fullmatch(region_id):
+        # Drivers build host names from the region: a stored `x@host:port/` must not reach one.
+        raise InvalidRequest(f"not a region id: {region_id!r}", "InvalidRegionId")
     return cls(credentials, region_id or cls.default_region, caller=_call)
+
+
+def bucket_key(provider: Provider, api: str) -> tuple:
+    """The rate-limit bucket of one call: (provider, account, region, API).
+
+    The account is the account row (credentials.budget), not the access-key string: another
+    organisation registering the same key id must not spend (or exhaust) this one's budget.
+    """
+    owner = provider.credentials.budget or provider.credentials.access_key
+    return (provider.name, owner, provider.region_id, api)
 
 
 def rate_for(provider: Provider, api: str) -> Optional[float]:
@@ -150,7 +172,7 @@ def _outcome(exc: CloudError) -> str:
 # ---------------------------------------------------------------- the call policy
 def _call(provider: Provider, api: str, fn: Callable):
     """Rate limit -> fn -> retry; installed as every registry-built provider's caller."""
-    key = (provider.name, provider.credentials.access_key, provider.region_id, api)
+    key = bucket_key(provider, api)
     rate = rate_for(provider, api)
     limiter = _get_limiter()
 

@@ -114,6 +114,7 @@ class TencentProvider(Provider):
     # ------------------------------------------------------------ instances
     def create_instances(self, spec: InstanceSpec, count: int, client_token: str, tags: dict,
                          min_count: Optional[int] = None) -> CreateResult:
+        self.keep_secret(spec.password)
         params = {
             "Placement": {"Zone": spec.zone_id},
             "InstanceType": spec.instance_type,
