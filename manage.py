@@ -139,6 +139,7 @@ def _start_demo(app, port: int):
     keys = {provider: (f"DEMO{provider[:5].upper()}KEY", secrets.token_urlsafe(18)) for provider in DEMO_NETWORK}
     sim = CloudSim(credentials=dict(keys.values()), boot_seconds=3.0)
     server = sim.serve(port=port)
+    _allow_endpoint(app, server.url)
     with app.app_context():
         org = db.session.scalar(select(Organization).where(Organization.name == "default"))
         for provider, (key, secret) in keys.items():
@@ -165,6 +166,18 @@ def _start_demo(app, port: int):
     click.echo(f"Demo cloud emulator on {server.url}; demo accounts {', '.join(k for k, _ in keys.values())}.")
     click.echo(f"A ready-to-post cluster/create body is in {app.config['HOME'] / 'demo_cluster.json'}")
     return server
+
+
+def _allow_endpoint(app, url: str) -> None:
+    """Put the demo emulator on the endpoint allow-list of this process and of the worker it starts."""
+    import dataclasses
+
+    from app.providers import registry
+    from app.providers.endpoints import parse_allowlist, with_entry
+
+    allowlist = with_entry(app.config["ENDPOINT_ALLOWLIST"], url)
+    app.config["ENDPOINT_ALLOWLIST"] = os.environ["BRIDGX_ENDPOINT_ALLOWLIST"] = allowlist
+    registry.configure(dataclasses.replace(registry.settings(), endpoint_allowlist=parse_allowlist(allowlist)))
 
 
 @cli.command("create-user")

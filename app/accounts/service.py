@@ -52,7 +52,8 @@ def verify(acc: CloudAccount) -> None:
     from app.providers import base, registry
     try:
         provider = registry.get_provider(acc.provider, acc.credentials(), None)
-        provider.list_regions()
+        if not provider.list_regions():  # every cloud API has regions; an HTML 200 page parses as none
+            raise base.CloudUnavailable("no regions in the answer", "NotACloudApi")
     except base.AuthFailed:
         raise ParamInvalid("account_secret", "the cloud rejected this key pair")
     except base.CloudError as exc:
