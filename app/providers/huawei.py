@@ -94,8 +94,10 @@ def _clients(access_key: str, secret_key: str, endpoint: Optional[str], region_i
         else:
             builder = builder.with_endpoint(f"https://{service}.{region_id}.myhuaweicloud.com")
         client = builder.build()
-        # A failed call is raised, translated and logged by us; the SDK's own error log is noise.
+        # A failed call is raised, translated and logged by us; the SDK's own log is noise (and
+        # writes request URLs at INFO).
         client._logger.addHandler(logging.NullHandler())
+        client._logger.setLevel(logging.WARNING)
         return client
 
     from huaweicloudsdkecs.v2.region.ecs_region import EcsRegion
@@ -110,6 +112,7 @@ def _clients(access_key: str, secret_key: str, endpoint: Optional[str], region_i
     iam_builder = ClientBuilder(RawClient, "GlobalCredentials").with_credentials(iam_cred).with_http_config(config)
     iam = iam_builder.with_endpoint(endpoint or _IAM).build()
     iam._logger.addHandler(logging.NullHandler())
+    iam._logger.setLevel(logging.WARNING)
     return ecs, vpc, ims, iam
 
 
@@ -168,6 +171,10 @@ class HuaweiProvider(Provider):
             message = str(exc.error_msg or code)
             request_id = str(exc.request_id or "")
             status = exc.status_code
+            if status is not None and code == str(status):
+                # No API error in the body (the SDK then quotes the body whole: a proxy's HTML
+                # page...): say what happened without echoing it.
+                message = f"HTTP {status} without an API error in the reply"
             # A GET answered 429 arrives with code "429" (the SDK's urllib3 retry gives up at once).
             if status == 429 or code in _THROTTLE_CODES:
                 return Throttled(message, code, request_id)
