@@ -124,4 +124,5 @@ def test_baidu_clients_use_the_override_and_no_sdk_retries():
         assert client.config.endpoint == ENDPOINT.encode()
         assert isinstance(client.config.retry_policy, NoRetryPolicy)
     bcc, _, _ = _clients("AKBD", "SK", None, "gz")
-    assert bcc.config.endpoint == b"bcc.gz.baidubce.com"
+    assert bcc.config.endpoint == b"https://bcc.gz.baidubce.com"  # the SDK's default would be plain HTTP
+    assert bcc.config.protocol.name == "https"
