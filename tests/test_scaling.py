@@ -293,7 +293,8 @@ def _start_worker(app, tmp_path, name):
                BRIDGX_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
                BRIDGX_BROKER_URL=app.config["CELERY_BROKER_URL"], BRIDGX_SECRET_KEY=app.config["SECRET_KEY"],
                BRIDGX_ENCRYPTION_KEY=app.config["ENCRYPTION_KEYS"], BRIDGX_SCALE_STALE_SECONDS="2",
-               BRIDGX_SCALE_HEARTBEAT_SECONDS="0.5", BRIDGX_VERIFY_ACCOUNTS="0")
+               BRIDGX_SCALE_HEARTBEAT_SECONDS="0.5", BRIDGX_VERIFY_ACCOUNTS="0",
+               BRIDGX_ENDPOINT_ALLOWLIST=app.config["ENDPOINT_ALLOWLIST"])
     if app.config["REDIS_URL"]:
         env["BRIDGX_REDIS_URL"] = app.config["REDIS_URL"]
     root = Path(__file__).resolve().parent.parent
