@@ -44,19 +44,16 @@ def path_param(name: str, description: str) -> dict:
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
 
 
-# Region and zone ids of the five clouds are lowercase DNS-label-like words: cn-hangzhou,
-# cn-qingdao-b, ap-guangzhou-3, us-east-1a, cn-north-4a, bj, cn-bj-a. Drivers build host names
-# from the region (bcc.<region>.baidubce.com), so anything else (`x@127.0.0.1:PORT/`) is refused
-# before it reaches one.
-CLOUD_LOCATION = LOCATION
-CLOUD_LOCATION_RULE = "must be a region or zone id: 1-64 lowercase letters, digits and '-' (like cn-hangzhou-b)"
-
-
-def check_location(value: str) -> None:
-    """Validator for region_id / zone_id fields (bodies and query strings)."""
-    if not isinstance(value, str) or not CLOUD_LOCATION.fullmatch(value):
-        raise ValidationError(CLOUD_LOCATION_RULE)
+# Region and zone ids: the shape the five clouds give them (providers/endpoints.LOCATION).
+LOCATION_RULE = "must be a region or zone id: 1-64 lowercase letters, digits and '-' (like cn-hangzhou-b)"
 
 
 def is_location(value) -> bool:
-    return isinstance(value, str) and bool(CLOUD_LOCATION.fullmatch(value))
+    return isinstance(value, str) and bool(LOCATION.fullmatch(value))
+
+
+def check_location(value) -> None:
+    """Validator for region_id / zone_id fields (bodies and query strings): `x@127.0.0.1:PORT/`
+    is refused before it reaches a driver that builds a host name from it."""
+    if not is_location(value):
+        raise ValidationError(LOCATION_RULE)
