@@ -246,3 +246,42 @@ def test_cluster_routes_never_reveal_another_organisation(api, key, make_user):
     form = api.get("cluster/name/private-one")[1]["data"]
     status, _ = raw_post(other, "cluster/edit", dict(form, desc="pwned", password=""))
     assert status == 404 and api.get("cluster/name/private-one")[1]["data"]["desc"] == "made by ComandX"
+
+
+# ----------------------------------------------------------------------------- the OpenAPI document
+NEW_ROUTES = [("get", "/api/v1/user/info"), ("get", "/api/v1/user/list"), ("post", "/api/v1/user/create_user"),
+              ("post", "/api/v1/user/modify_password"), ("post", "/api/v1/user/enable_user"),
+              ("post", "/api/v1/user/modify_user_type"), ("get", "/api/v1/org/id/{org_id}"),
+              ("post", "/api/v1/org/edit"), ("get", "/api/v1/cluster/num"), ("get", "/api/v1/cluster/instance_stat")]
+
+
+def test_new_routes_are_documented_with_schemas(anon):
+    doc = anon.client.get("/api/v1/openapi.json").get_json()
+    schemas = doc["components"]["schemas"]
+
+    def resolve(node):
+        while "$ref" in node or "allOf" in node or "anyOf" in node:
+            if "$ref" in node:
+                node = schemas[node["$ref"].rsplit("/", 1)[1]]
+            else:  # a nullable nested schema
+                node = next(n for n in node.get("allOf") or node.get("anyOf") if "$ref" in n)
+        return node
+
+    for method, path in NEW_ROUTES:
+        op = doc["paths"][path][method]
+        ok_schema = resolve(op["responses"]["200"]["content"]["application/json"]["schema"])
+        assert set(ok_schema["properties"]) == {"code", "msg", "data"}, path
+        if method == "post":
+            body = resolve(op["requestBody"]["content"]["application/json"]["schema"])
+            assert body["properties"], path
+    info = resolve(resolve(doc["paths"]["/api/v1/user/info"]["get"]["responses"]["200"]["content"]
+                           ["application/json"]["schema"])["properties"]["data"])
+    assert {"user_id", "username", "user_type", "org_id", "create_at"} <= set(info["properties"])
+    create = resolve(doc["paths"]["/api/v1/cluster/create"]["post"]["requestBody"]["content"]["application/json"]
+                     ["schema"])
+    assert {"storage_config", "image_config", "extend_config", "disks"} <= set(create["properties"])
+    detail = resolve(resolve(doc["paths"]["/api/v1/cluster/name/{name}"]["get"]["responses"]["200"]["content"]
+                             ["application/json"]["schema"])["properties"]["data"])
+    assert {"storage_config", "image_config", "extend_config", "disks", "cluster_type"} <= set(detail["properties"])
+    listing = doc["paths"]["/api/v1/cluster/describe_all"]["get"]["parameters"]
+    assert {"account", "cluster_name", "provider", "cluster_type", "usage"} <= {p["name"] for p in listing}

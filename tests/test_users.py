@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.conftest import Api, new_password
+from tests.conftest import Api, new_password, new_secret
 
 PLAIN_TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
@@ -266,3 +266,52 @@ def test_operator_commands(app, anon):
         assert CliRunner().invoke(enable_user_cmd, ["--username", "ops"]).exit_code == 0
     status, login = _login(anon.client, "ops", password)
     assert status == 200 and Api(anon.client, login["data"]).get("user/info")[1]["data"]["user_type"] == "ADMIN"
+
+
+# ----------------------------------------------------------------------------- the role matrix
+# Changing users, cloud accounts or the organisation needs ADMIN; a COMMON user only changes its
+# own password. Cluster templates and scaling stay open to every user of the organisation (BridgX).
+SELF_SERVICE = {("POST", "/api/v1/user/modify_password")}
+
+
+def test_every_user_account_and_org_change_needs_admin(app, admin, common):
+    acc = admin.post("cloud_account/create", {"account_name": "main", "provider": "AlibabaCloud",
+                                              "account_key": "LTAIroles", "account_secret": new_secret()})[1]
+    org_id = admin.get("user/info")[1]["data"]["org_id"]
+    worker_id = int(common.get("user/info")[1]["data"]["user_id"])
+    bodies = {
+        "/api/v1/user/create_user": {"username": "x-new", "password": new_password(), "user_type": "COMMON"},
+        "/api/v1/user/enable_user": {"usernames": ["boss"], "action": "disable"},
+        "/api/v1/user/modify_user_type": {"user_ids": [worker_id], "user_type": "ADMIN"},
+        "/api/v1/org/edit": {"org_id": org_id, "org_name": "taken over"},
+        "/api/v1/cloud_account/create": {"account_name": "x", "provider": "AlibabaCloud", "account_key": "LTAIx",
+                                         "account_secret": new_secret()},
+        "/api/v1/cloud_account/edit": {"account_id": acc["data"]["id"], "account_name": "pwned"},
+    }
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(("/api/v1/user/", "/api/v1/org/", "/api/v1/cloud_account/")):
+            continue
+        for method in sorted(rule.methods & {"POST", "DELETE", "PUT", "PATCH"}):
+            if (method, rule.rule) in SELF_SERVICE:
+                continue
+            path = rule.rule.replace("<ids>", str(acc["data"]["id"]))
+            resp = common.client.open(path, method=method, json=bodies.get(rule.rule),
+                                      headers={"Authorization": f"Bearer {common.token}"})
+            assert resp.status_code == 403, (method, path, resp.get_json())
+            checked.append(path)
+    assert len(checked) >= 7, checked
+    # and nothing changed
+    assert admin.get("user/info")[1]["data"]["user_status"] == "enable"
+    assert common.get("user/info")[1]["data"]["user_type"] == "COMMON"
+    assert admin.get(f"org/id/{org_id}")[1]["data"]["org_name"] == "acme"
+    accounts = admin.get("cloud_account/list")[1]["data"]["cloud_account_list"]
+    assert [(a["account_name"], a["account_key"]) for a in accounts] == [("main", "LTAIroles")]
+    assert [r["user_name"] for r in admin.get("user/list")[1]["data"]["user_list"]] == ["worker", "boss"]
+
+
+def test_a_demoted_admin_loses_its_rights_at_once(admin, make_user):
+    second = make_user("acme", "second", admin=True)
+    second_id = second.get("user/info")[1]["data"]["user_id"]
+    assert admin.post("user/modify_user_type", {"user_ids": [second_id], "user_type": "COMMON"})[0] == 200
+    assert _create(second, "late")[0] == 403  # the same token, no new login
