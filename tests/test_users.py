@@ -315,3 +315,10 @@ def test_a_demoted_admin_loses_its_rights_at_once(admin, make_user):
     second_id = second.get("user/info")[1]["data"]["user_id"]
     assert admin.post("user/modify_user_type", {"user_ids": [second_id], "user_type": "COMMON"})[0] == 200
     assert _create(second, "late")[0] == 403  # the same token, no new login
+
+
+def test_first_run_admin_password_meets_the_policy():
+    """`manage.py run` creates `admin` with a random password: it must pass the policy it enforces."""
+    import manage
+    from app.auth.passwords import problem
+    assert all(problem(manage._new_password()) is None for _ in range(200))
