@@ -104,7 +104,7 @@ def _upgrade_and_bootstrap(app) -> None:
     upgrade(directory=app.extensions["migrate"].directory)
     password_file = app.config["HOME"] / "admin_password"
     if db.session.scalar(select(func.count()).select_from(User)) == 0:
-        password = secrets.token_urlsafe(12)
+        password = _new_password()
         create_user("default", "admin", password, admin=True)
         fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -113,6 +113,15 @@ def _upgrade_and_bootstrap(app) -> None:
     if password_file.exists():
         click.echo(f"Log in: curl -s -X POST http://127.0.0.1:9090/user/login "
                    f"-d '{{\"username\":\"admin\",\"password\":\"'$(cat {password_file})'\"}}'")
+
+
+def _new_password() -> str:
+    """A random password that meets the user password policy."""
+    from app.auth.passwords import problem
+    while True:
+        password = secrets.token_urlsafe(12)
+        if problem(password) is None:
+            return password
 
 
 DEMO_NETWORK = {  # provider → (region, zone, instance type, image) in the emulator's catalogue
@@ -183,8 +192,9 @@ def _allow_endpoint(app, url: str) -> None:
 @cli.command("create-user")
 @click.option("--org", required=True, help="Organisation name (created when new).")
 @click.option("--username", required=True)
-@click.option("--password", required=True)
-@click.option("--admin", is_flag=True, help="May manage cloud accounts.")
+@click.option("--password", required=True,
+              help="8-128 characters with three of upper case, lower case, digit, other character.")
+@click.option("--admin", is_flag=True, help="ADMIN role: manages users, cloud accounts and the organisation.")
 def create_user_cmd(org, username, password, admin):
     """Create a user in an organisation."""
     from app.auth.service import create_user
@@ -248,7 +258,8 @@ def _register() -> None:
     from app.catalog.cli import refresh_catalog
     from app.tasks.cli import expand_cmd, shrink_cmd, task_wait_cmd
     from app.usage.cli import usage_report
-    for command in (expand_cmd, shrink_cmd, task_wait_cmd):
+    from app.users.cli import COMMANDS as user_commands
+    for command in (expand_cmd, shrink_cmd, task_wait_cmd, *user_commands):
         cli.add_command(_with_app(command))
     cli.add_command(refresh_catalog)  # these two make their own app
     cli.add_command(usage_report)

@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import UTCDateTime, utcnow
@@ -10,6 +10,7 @@ class Organization(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at = mapped_column(UTCDateTime, nullable=True, onupdate=utcnow)
 
 
 class User(db.Model):
@@ -19,6 +20,9 @@ class User(db.Model):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a disabled user cannot log in, and every token it holds stops working at once
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    create_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 

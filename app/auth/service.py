@@ -16,9 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import select
 
+from app.auth import passwords
 from app.auth.models import ApiToken, Organization, User
 from app.core.db import transaction
-from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.errors import Conflict, Forbidden, NotFound, ParamInvalid, Unauthorized
 from app.extensions import db
 
 _hasher = PasswordHasher()
@@ -44,13 +45,34 @@ def ensure_org(name: str) -> Organization:
     return org
 
 
-def create_user(org_name: str, username: str, password: str, admin: bool = False) -> User:
-    """Create a user (and its organisation when new)."""
+def check_password(password: str, username: str | None = None) -> None:
+    """400 naming `password` when it breaks the policy (see app.auth.passwords)."""
+    reason = passwords.problem(password, username)
+    if reason:
+        raise ParamInvalid("password", reason)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(org_name: str | None, username: str, password: str, admin: bool = False,
+                org_id: int | None = None, create_by: str = "") -> User:
+    """Create a user in an organisation (by id, or by name: created when new)."""
+    check_password(password, username)
     with transaction():
         if db.session.scalar(select(User).where(User.username == username)):
             raise Conflict({"username": f"user {username!r} already exists"})
-        org = ensure_org(org_name)
-        user = User(org_id=org.id, username=username, password_hash=_hasher.hash(password), is_admin=admin)
+        org_id = org_id if org_id is not None else ensure_org(org_name).id
+        user = User(org_id=org_id, username=username, password_hash=hash_password(password), is_admin=admin,
+                    create_by=create_by)
         db.session.add(user)
     return user
 
@@ -74,6 +96,8 @@ def login(username: str, password: str) -> str:
         raise Unauthorized({"reason": "wrong username or password"})
     if user is None:
         raise Unauthorized({"reason": "wrong username or password"})
+    if user.disabled:  # said only to whoever knows the password
+        raise Forbidden({"reason": "this account has been disabled"})
     return issue_token(user)
 
 
@@ -88,12 +112,15 @@ def refresh(principal: Principal) -> str:
     user = db.session.get(User, principal.user_id)
     if user is None:
         raise Unauthorized({"reason": "user no longer exists"})
+    if user.disabled:
+        raise Unauthorized({"reason": "account disabled"})
     return issue_token(user)
 
 
 def authenticate(header: str | None) -> Principal:
     """The principal behind an `Authorization: Bearer ...` header, or Unauthorized."""
-    if not header or not header.startswith("Bearer "):
+    header = (header or "").strip()  # ComandX sends " Bearer <token>"
+    if header[:7].lower() != "bearer ":
         raise Unauthorized({"reason": "missing bearer token"})
     token = header[len("Bearer "):].strip()
     if token.startswith(API_TOKEN_PREFIX):
@@ -112,6 +139,8 @@ def authenticate(header: str | None) -> Principal:
         user = db.session.get(User, int(claims["sub"]))
     if user is None:
         raise Unauthorized({"reason": "user no longer exists"})
+    if user.disabled:  # checked on every request: disabling ends JWTs and bxt_ tokens at once
+        raise Unauthorized({"reason": "account disabled"})
     return Principal(user.id, user.org_id, user.username, user.is_admin)
 
 

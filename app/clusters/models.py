@@ -30,3 +30,9 @@ class Cluster(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
     deleted_id: Mapped[int] = mapped_column(Integer, default=0)
+    # BridgX's fields beside the manual's: `standard` (a template) or `custom` (existing machines)
+    cluster_type: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
+    image_config = mapped_column(JSON, nullable=True)  # {id, name, type, platform, size}
+    extend_config = mapped_column(JSON, nullable=True)  # {core, memory, cpu_type}
+    storage_options = mapped_column(JSON, nullable=True)  # storage_config beside its disks: {mount_point, nas}
+    update_by: Mapped[str] = mapped_column(String(64), default="", server_default="")

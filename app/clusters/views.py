@@ -1,6 +1,7 @@
 from app.clusters import service
 from app.clusters.schemas import (ClusterCreateSchema, ClusterDetailSchema, ClusterEditSchema, ClusterListArgs,
-                                  ClusterListSchema)
+                                  ClusterListSchema, ClusterNumArgs, ClusterNumSchema, InstanceStatArgs,
+                                  InstanceStatSchema)
 from app.core.api import Blueprint, NullEnvelope, StringEnvelope, envelope_schema, ok
 from app.core.ids import parse_id, parse_ids, path_param
 
@@ -20,8 +21,25 @@ def create(body):
 @blp.arguments(ClusterListArgs, location="query")
 @blp.response(200, envelope_schema("ClusterListEnvelope", ClusterListSchema))
 def describe_all(args):
-    """The organisation's clusters, newest first, optionally of one account."""
+    """The organisation's clusters, newest first, filtered by account, name, provider, type or usage
+    (an empty filter is no filter)."""
     return ok(service.list_page(args))
+
+
+@blp.route("/num", methods=["GET"])
+@blp.arguments(ClusterNumArgs, location="query")
+@blp.response(200, envelope_schema("ClusterNumEnvelope", ClusterNumSchema))
+def num(args):
+    """How many clusters the organisation has on its cloud accounts (or on one access key)."""
+    return ok({"cluster_num": service.count(args.get("account"))})
+
+
+@blp.route("/instance_stat", methods=["GET"])
+@blp.arguments(InstanceStatArgs, location="query")
+@blp.response(200, envelope_schema("InstanceStatEnvelope", InstanceStatSchema))
+def instance_stat(args):
+    """A cluster's instance type (as `2核8G(type)`) and how many of its machines are not deleted."""
+    return ok(service.instance_stat(args["cluster_name"]))
 
 
 @blp.route("/id/<cluster_id>", methods=["GET"], parameters=[path_param("cluster_id", "the cluster's id")])

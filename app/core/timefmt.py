@@ -23,3 +23,10 @@ def fmt(dt: datetime | None) -> str:
         return ""
     local = dt.replace(tzinfo=timezone.utc).astimezone(deployment_zone())
     return local.strftime("%Y-%m-%d %H:%M:%S %z %Z")
+
+
+def fmt_plain(dt: datetime | None) -> str:
+    """`2021-11-18 11:23:07` in the deployment's zone, no offset (BridgX's user and org routes); None → ""."""
+    if dt is None:
+        return ""
+    return dt.replace(tzinfo=timezone.utc).astimezone(deployment_zone()).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,1 @@
+"""Organisations: read and rename your own."""
