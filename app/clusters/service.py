@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from app.accounts import service as accounts
 from app.accounts.models import CloudAccount
-from app.clusters.models import Cluster
+from app.clusters.models import CUSTOM, Cluster
 from app.core.crypto import encrypt
 from app.core.db import transaction
 from app.core.errors import Conflict, NotFound, ParamInvalid
@@ -77,6 +77,8 @@ def edit(body: dict) -> Cluster:
     from app.tasks.service import unfinished_task_of
     with transaction():
         cluster = get(body["cluster_id"]) if "cluster_id" in body else get_by_name(body["name"], "name")
+        if cluster.cluster_type == CUSTOM:
+            raise ParamInvalid("name", "a custom cluster of existing machines has no template to edit")
         if unfinished_task_of(cluster.id):
             raise Conflict({"cluster_id": "the cluster has an unfinished scaling task"})
         if "name" in body and "cluster_id" in body and body["name"] != cluster.name:
@@ -127,8 +129,8 @@ def list_page(args: dict) -> dict:
 
 
 def detail(cluster: Cluster) -> dict:
-    acc = db.session.get(CloudAccount, cluster.account_id)
+    acc = db.session.get(CloudAccount, cluster.account_id) if cluster.account_id else None
     out = {key: getattr(cluster, key) for key in TEMPLATE_FIELDS}
-    out.update(id=cluster.id, name=cluster.name, account_key=acc.account_key, charge_config=cluster.charge_config,
+    out.update(id=cluster.id, name=cluster.name, account_key=acc.account_key if acc else "", charge_config=cluster.charge_config,
                create_at=fmt(cluster.created_at), create_by=cluster.create_by, update_at=fmt(cluster.updated_at))
     return out

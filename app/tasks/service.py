@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import CloudAccount
 from app.clusters import service as clusters
-from app.clusters.models import Cluster
+from app.clusters.models import CUSTOM, Cluster
 from app.core.db import transaction, utcnow
 from app.core.errors import Conflict, NotFound, ParamInvalid
 from app.core.paging import paginate
@@ -27,9 +27,12 @@ def unfinished_task_of(cluster_id: int) -> Task | None:
 
 def _cluster(name: str) -> Cluster:
     try:
-        return clusters.get_by_name(name)
+        cluster = clusters.get_by_name(name)
     except NotFound:
         raise ParamInvalid("cluster_name", f"no cluster named {name!r}")
+    if cluster.cluster_type == CUSTOM:
+        raise ParamInvalid("cluster_name", "a custom cluster of existing machines cannot be scaled")
+    return cluster
 
 
 def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) -> Task:
