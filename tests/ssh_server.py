@@ -76,7 +76,11 @@ class SSHServer:
             channel = transport.accept(10)
             if channel is not None:
                 self.logins += 1
-                channel.close()
+                # like sshd: stay until the client hangs up
+                deadline = 100
+                while transport.is_active() and not channel.closed and deadline:
+                    channel.status_event.wait(0.1)
+                    deadline -= 1
         except (paramiko.SSHException, EOFError, OSError):
             pass
         finally:

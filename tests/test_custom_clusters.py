@@ -191,7 +191,7 @@ def test_check_reports_each_machine(api, short_ssh_timeout):
     assert reasons[0] == "ok"
     assert "password" in reasons[1]
     assert "refused" in reasons[2]
-    assert "no SSH answer within 1 s" in reasons[3]
+    assert "no SSH banner within 1 s" in reasons[3]
     assert [m["is_pass"] for m in data["machine_list"]] == [True, False, False, False]
     # the machines are checked in parallel: the silent one costs about one timeout, not four
     assert elapsed < 6 * TIMEOUT + 5, elapsed
