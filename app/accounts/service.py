@@ -111,9 +111,11 @@ def list_page(args: dict):
     query = live_accounts()
     if args.get("provider"):
         query = query.where(CloudAccount.provider == args["provider"])
-    if args.get("account_name"):
-        query = query.where(CloudAccount.account_name == args["account_name"])
+    if args.get("account_name"):  # a substring, as in BridgX
+        query = query.where(CloudAccount.account_name.contains(args["account_name"], autoescape=True))
     if args.get("account"):
         query = query.where(CloudAccount.account_key == args["account"])
     rows, pager = paginate(query.order_by(CloudAccount.id.desc()), args)
-    return {"cloud_account_list": [to_dict(a) for a in rows], "pager": pager}
+    rows = [to_dict(a) for a in rows]
+    return {"account_list": [dict(r, id=str(r["id"]), account=r["account_key"]) for r in rows],
+            "cloud_account_list": rows, "pager": pager}

@@ -17,6 +17,15 @@ class ZoneArgs(RegionArgs):
 
 class InstanceTypeArgs(ZoneArgs):
     zone_id = fields.String(required=True, validate=ID)
+    computing_power_type = fields.String(validate=validate.OneOf(["CPU", "GPU"]))
+
+
+class ImageArgs(ZoneArgs):
+    """BridgX's `image_type` (global = the public images the catalogue holds; private / shared:
+    none) and `instance_type` (accepted; every image of the region is listed)."""
+
+    image_type = fields.String(validate=validate.OneOf(["global", "private", "shared"]))
+    instance_type = fields.String(validate=ID)
 
 
 class RegionSchema(Schema):
@@ -34,9 +43,19 @@ class InstanceTypeSchema(Schema):
     instance_type = fields.String()
     core = fields.Integer()
     memory = fields.Raw(metadata={"type": "number", "description": "GB"})
+    charge_type = fields.String(metadata={"description": "All: either billing (BridgX's key)"})
+    is_gpu = fields.Boolean()
+    status = fields.String()
 
 
 class ImageSchema(Schema):
     OsType = fields.String()
     OsName = fields.String()
     ImageId = fields.String()
+    # BridgX's keys (ComandX's image picker)
+    platform = fields.String()
+    os_type = fields.String()
+    os_name = fields.String()
+    size = fields.Integer()
+    image_id = fields.String()
+    image_name = fields.String()
