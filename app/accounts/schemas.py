@@ -35,7 +35,11 @@ class AccountCreateSchema(Schema):
     # optional in BridgX (ComandX lets it be empty)
     account_name = fields.String(load_default="", validate=validate.Length(max=128))
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    account_key = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    # Access keys are printable ASCII on every cloud, and SDKs put them in HTTP headers (latin-1):
+    # anything else could only fail later, inside an SDK.
+    account_key = fields.String(required=True, validate=[
+        validate.Length(min=1, max=128),
+        validate.Regexp(r"^[\x21-\x7e]+$", error="must be printable ASCII with no spaces")])
     account_secret = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
     endpoint = fields.String(load_default=None, allow_none=True, validate=ENDPOINT)
     project_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
