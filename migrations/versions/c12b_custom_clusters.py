@@ -14,10 +14,18 @@ branch_labels = None
 depends_on = None
 
 
+def _columns(table):
+    return {c['name'] for c in sa.inspect(op.get_bind()).get_columns(table)}
+
+
 def upgrade():
+    # c12a (users and clusters, a parallel branch) adds the same cluster_type column: whichever
+    # runs second finds it there
+    has_type = 'cluster_type' in _columns('clusters')
     with op.batch_alter_table('clusters', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('cluster_type', sa.String(length=16), nullable=False,
-                                      server_default='standard'))
+        if not has_type:
+            batch_op.add_column(sa.Column('cluster_type', sa.String(length=16), nullable=False,
+                                          server_default='standard'))
         batch_op.alter_column('account_id', existing_type=sa.Integer(), nullable=True)
     op.create_table('custom_machines',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -37,12 +45,11 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('custom_machines', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_custom_machines_org_id'))
-        batch_op.drop_index(batch_op.f('ix_custom_machines_cluster_id'))
-    op.drop_table('custom_machines')
+    op.drop_table('custom_machines')  # its indexes go with it (MySQL keeps them while FKs need them)
     # custom clusters cannot exist without their type and machines
     op.execute("DELETE FROM clusters WHERE cluster_type = 'custom'")
+    keep_type = 'extend_config' in _columns('clusters')  # c12a is applied and owns it then
     with op.batch_alter_table('clusters', schema=None) as batch_op:
         batch_op.alter_column('account_id', existing_type=sa.Integer(), nullable=False)
-        batch_op.drop_column('cluster_type')
+        if not keep_type:
+            batch_op.drop_column('cluster_type')
