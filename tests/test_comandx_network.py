@@ -153,3 +153,16 @@ def test_security_group_create_refuses_rules_and_other_regions(api, sim, net):
                                                       "rules": [{"protocol": "tcp", "port_range": "22/22",
                                                                  "direction": "ingress"}]})
     assert status == 400 and "rules" in resp["data"]  # rules go through create_with_rule
+
+
+def test_another_organisation_cannot_use_my_vpc_or_group(api, make_user, sim, net):
+    key, region, zone, vpc_id = net()
+    group_id = api.post("security_group/create", {"vpc_id": vpc_id, "security_group_name": "mine"})[1]["data"]
+    other = make_user("someone-else")
+    calls = len(sim.requests)
+    status, resp = other.post("security_group/rule/add", {"security_group_id": group_id, "rules": [
+        {"protocol": "tcp", "port_range": "22/22", "direction": "ingress"}]})
+    assert status == 400 and "security_group_id" in resp["data"]
+    status, resp = other.post("security_group/create", {"vpc_id": vpc_id, "security_group_name": "theirs"})
+    assert status == 400 and "vpc_id" in resp["data"]
+    assert len(sim.requests) == calls
