@@ -263,3 +263,49 @@ def test_true_unknowns_are_still_400(api):
     assert status == 400 and "colour" in resp["data"]
     status, resp = api.post("cloud_account/create", dict(account_body(), acount_name="typo"))
     assert status == 400 and "acount_name" in resp["data"]
+
+
+# ---------------------------------------------------------------- the OpenAPI document (item 6)
+NEW_ROUTES = {
+    ("/api/v1/cluster/create_custom_public", "post"): {"machine": "instance_list"},
+    ("/api/v1/cluster/create_custom_private", "post"): {},
+    ("/api/v1/cluster/custom/detail", "get"): {"out": ["name", "decs", "provider", "account_key"]},
+    ("/api/v1/cluster/instance/check", "post"): {"out": ["is_all_pass", "instance_list", "machine_list"]},
+    ("/api/v1/instance/list_custom", "get"): {"out": ["instance_list", "pager"]},
+    ("/api/v1/security_group/create", "post"): {},
+    ("/api/v1/security_group/rule/add", "post"): {},
+}
+
+
+def test_new_routes_and_shapes_are_in_the_openapi_document(anon):
+    resp = anon.client.get("/api/v1/openapi.json")
+    doc = resp.get_json()
+    schemas = doc["components"]["schemas"]
+
+    def resolve(node):
+        while "$ref" in node or "anyOf" in node:
+            if "anyOf" in node:  # nullable data: {anyOf: [null object, $ref]}
+                node = next(n for n in node["anyOf"] if "$ref" in n)
+            node = schemas[node["$ref"].rsplit("/", 1)[1]]
+        return node
+
+    for (path, method), expect in NEW_ROUTES.items():
+        op = doc["paths"][path][method]
+        ok = resolve(op["responses"]["200"]["content"]["application/json"]["schema"])
+        data = resolve(ok["properties"]["data"])
+        for key in expect.get("out", []):
+            assert key in data["properties"], (path, key)
+        if method == "post":
+            assert "requestBody" in op, path
+    # the shapes added to existing routes are documented too
+    props = {name: set(resolve(s).get("properties", {})) for name, s in schemas.items()}
+    assert {"charge_type", "is_gpu"} <= props["InstanceType"]
+    assert {"image_id", "os_name", "platform", "image_name"} <= props["Image"]
+    assert {"account_list", "pager"} <= props["AccountList"]
+    assert {"login_name", "charge_type", "computing_power_type"} <= props["InstanceSummary"]
+    assert {"startup_time"} <= props["TaskInstance"]
+    assert resolve(schemas["TaskSummary"])["properties"]["execute_time"]["type"] == "integer"
+    params = {p["name"] for p in doc["paths"]["/api/v1/task/instances"]["get"]["parameters"]}
+    assert "instance_status" in params
+    params = {p["name"] for p in doc["paths"]["/api/v1/image/list"]["get"]["parameters"]}
+    assert {"image_type", "instance_type"} <= params
