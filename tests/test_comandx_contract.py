@@ -64,6 +64,10 @@ def test_cloud_account_pages(api, sim):
     ali = [r for r in rows if r["provider"] == "AlibabaCloud"][0]
     status, resp = api.post("cloud_account/edit", {"account_id": ali["id"], "account_name": "renamed"})
     assert status == 200, resp
+    # BridgX's edit also takes `provider`: the account's own is accepted, another is a 400
+    assert api.post("cloud_account/edit", {"account_id": ali["id"], "provider": "AlibabaCloud"})[0] == 200
+    status, resp = api.post("cloud_account/edit", {"account_id": ali["id"], "provider": "TencentCloud"})
+    assert status == 400 and "provider" in resp["data"]
     assert api.delete(f"cloud_account/delete/{ali['id']}")[0] == 200
 
 

@@ -49,6 +49,8 @@ class AccountCreateSchema(Schema):
 class AccountEditSchema(Schema):
     account_id = Id(required=True)
     account_name = fields.String(validate=validate.Length(min=1, max=128))
+    # BridgX's edit takes `provider` too; here it may only repeat the account's own
+    provider = fields.String(validate=validate.OneOf(PROVIDERS))
     account_secret = fields.String(load_only=True, validate=validate.Length(min=1, max=256))
     endpoint = fields.String(allow_none=True, validate=ENDPOINT)
     project_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=128))

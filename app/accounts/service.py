@@ -80,6 +80,8 @@ def edit(body: dict) -> CloudAccount:
     require_admin()
     with transaction():
         acc = owned(db.session.get(CloudAccount, body["account_id"]), "account_id")
+        if body.get("provider", acc.provider) != acc.provider:
+            raise ParamInvalid("provider", f"this is a {acc.provider} key; add the other cloud's key as a new account")
         for key in ("account_name", "project_id", "extras"):
             if key in body:
                 setattr(acc, key, body[key])
