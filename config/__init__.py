@@ -55,6 +55,9 @@ class BaseConfig:
         self.SCALE_STALE_SECONDS = env_float("SCALE_STALE_SECONDS", 30.0)
         self.RECONCILE_SECONDS = env_float("RECONCILE_SECONDS", 60.0)
         self.CATALOG_TTL_SECONDS = env_int("CATALOG_TTL_SECONDS", 24 * 3600)
+        # cluster/instance/check: seconds per phase (TCP connect, SSH banner + key exchange, login)
+        self.SSH_CHECK_TIMEOUT = env_float("SSH_CHECK_TIMEOUT", 5.0)
+        self.SSH_CHECK_CONCURRENCY = env_int("SSH_CHECK_CONCURRENCY", 16)
         # Provider call policy: {"AlibabaCloud": {"RunInstances": 5, "*": 20}}
         self.PROVIDER_RATE_OVERRIDES = json.loads(env("PROVIDER_RATES", "{}"))
         self.PROVIDER_MAX_ATTEMPTS = env_int("PROVIDER_MAX_ATTEMPTS", 8)

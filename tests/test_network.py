@@ -366,8 +366,6 @@ BAD = [
     (SG, "rules.0", _rule("all", "0/0"), "rules.0.port_range"),
     (SG, "rules.0", _rule("tcp", port_from=0, port_to=0), "rules.0.port_range"),
     (SG, "rules.0.group_id", "sg-peer", "rules.0.group_id"),  # both peers
-    (SG, "rules.0.cidr_ip", _DROP, "rules.0.cidr_ip"),  # no peer
-    (SG, "rules.0.cidr_ip", "", "rules.0.cidr_ip"),
     (SG, "rules.0.cidr_ip", "10.0.0.0/33", "rules.0.cidr_ip"),
     (NET, "cidr_block", _DROP, "cidr_block"),
     (NET, "cidr_block", "10.0.0.0/25", "cidr_block"),
@@ -400,6 +398,8 @@ GOOD = [
     (SG, "rules.0", _rule("gre", "-1/-1")), (SG, "rules.0", ALL),
     (SG, "rules.0", _rule("all", port_from=0, port_to=0)), (SG, "rules.0", _rule("tcp", port_from=80, port_to=81)),
     (NET, "switch_cidr_block", "10.0.0.0/16"), (NET, "rules", _DROP), (NET, "cidr_block", "10.0.0.0/8"),
+    # issue 12: a rule with no peer is open to everyone (ComandX's dialog has no peer box)
+    (SG, "rules.0.cidr_ip", _DROP), (SG, "rules.0.cidr_ip", ""),
 ]
 
 
@@ -469,7 +469,7 @@ def test_paging_is_stable(api, account, app):
         seen += [v["VpcId"] for v in resp["data"]["Vpcs"]]
     assert sorted(seen) == [f"vpc-{i:02d}" for i in range(23)]
     assert api.get("vpc/describe", page_size=500)[1]["data"]["Pager"]["PageSize"] == 50
-    assert api.get("vpc/describe", page_number=0)[0] == 400
+    assert api.get("vpc/describe", page_number=0)[1]["data"]["Pager"]["PageNumber"] == 1
     assert api.get("vpc/describe", provider="Nope")[0] == 400
 
 

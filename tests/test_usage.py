@@ -125,8 +125,9 @@ def test_missing_date_and_unknown_cluster_are_400(api, fleet):
         assert status == 400 and "date" in body["data"]
         status, body = api.get(path, date=DAY, cluster_name="nope")
         assert status == 400 and "cluster_name" in body["data"]
-    status, body = api.get("instance/usage_statistics", date=DAY, page_size=0)
-    assert status == 400 and "page_size" in body["data"]
+    # issue 12: paging is normalised, and an empty cluster_name (ComandX's "all clusters") is no filter
+    status, body = api.get("instance/usage_statistics", date=DAY, page_size=0, cluster_name="")
+    assert status == 200 and body["data"]["pager"]["page_size"] == 10
 
 
 def test_daylight_saving_days_are_23_and_25_hours(app, api, fleet, clock, monkeypatch):

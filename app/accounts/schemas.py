@@ -32,9 +32,14 @@ ENDPOINT = check_endpoint
 
 
 class AccountCreateSchema(Schema):
-    account_name = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    # optional in BridgX (ComandX lets it be empty)
+    account_name = fields.String(load_default="", validate=validate.Length(max=128))
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    account_key = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    # Access keys are printable ASCII on every cloud, and SDKs put them in HTTP headers (latin-1):
+    # anything else could only fail later, inside an SDK.
+    account_key = fields.String(required=True, validate=[
+        validate.Length(min=1, max=128),
+        validate.Regexp(r"^[\x21-\x7e]+$", error="must be printable ASCII with no spaces")])
     account_secret = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
     endpoint = fields.String(load_default=None, allow_none=True, validate=ENDPOINT)
     project_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
@@ -44,6 +49,8 @@ class AccountCreateSchema(Schema):
 class AccountEditSchema(Schema):
     account_id = Id(required=True)
     account_name = fields.String(validate=validate.Length(min=1, max=128))
+    # BridgX's edit takes `provider` too; here it may only repeat the account's own
+    provider = fields.String(validate=validate.OneOf(PROVIDERS))
     account_secret = fields.String(load_only=True, validate=validate.Length(min=1, max=256))
     endpoint = fields.String(allow_none=True, validate=ENDPOINT)
     project_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=128))
@@ -67,6 +74,22 @@ class AccountSchema(Schema):
     create_by = fields.String()
 
 
+class BridgXAccountSchema(Schema):
+    """BridgX's row: `id` a string, `account` the access key (ComandX reads these)."""
+
+    id = fields.String()
+    account_name = fields.String()
+    account = fields.String()
+    account_key = fields.String()
+    provider = fields.String()
+    endpoint = fields.String(allow_none=True)
+    project_id = fields.String(allow_none=True)
+    create_at = fields.String()
+    create_by = fields.String()
+
+
 class AccountListSchema(Schema):
-    cloud_account_list = fields.List(fields.Nested(AccountSchema))
+    account_list = fields.List(fields.Nested(BridgXAccountSchema))
+    cloud_account_list = fields.List(fields.Nested(AccountSchema), metadata={
+        "description": "the same rows with integer ids (this project's earlier shape)"})
     pager = fields.Nested(PagerSchema)

@@ -100,6 +100,8 @@ def edit(body: dict) -> CloudAccount:
     check_endpoint_allowed(body.get("endpoint"))
     with transaction():
         acc = owned(db.session.get(CloudAccount, body["account_id"]), "account_id")
+        if body.get("provider", acc.provider) != acc.provider:
+            raise ParamInvalid("provider", f"this is a {acc.provider} key; add the other cloud's key as a new account")
         for key in ("account_name", "project_id", "extras"):
             if key in body:
                 setattr(acc, key, body[key])
@@ -131,9 +133,11 @@ def list_page(args: dict):
     query = live_accounts()
     if args.get("provider"):
         query = query.where(CloudAccount.provider == args["provider"])
-    if args.get("account_name"):
-        query = query.where(CloudAccount.account_name == args["account_name"])
+    if args.get("account_name"):  # a substring, as in BridgX
+        query = query.where(CloudAccount.account_name.contains(args["account_name"], autoescape=True))
     if args.get("account"):
         query = query.where(CloudAccount.account_key == args["account"])
     rows, pager = paginate(query.order_by(CloudAccount.id.desc()), args)
-    return {"cloud_account_list": [to_dict(a) for a in rows], "pager": pager}
+    rows = [to_dict(a) for a in rows]
+    return {"account_list": [dict(r, id=str(r["id"]), account=r["account_key"]) for r in rows],
+            "cloud_account_list": rows, "pager": pager}

@@ -124,11 +124,45 @@ def zones(args: dict) -> list[dict]:
 def instance_types(args: dict) -> list[dict]:
     acc = _region_account(args)
     _check(cached(acc, ZONES, args["region_id"]), "ZoneId", args["zone_id"], "zone_id", f"in {args['region_id']}")
-    return cached(acc, INSTANCE_TYPES, args["region_id"], args["zone_id"])
+    items = cached(acc, INSTANCE_TYPES, args["region_id"], args["zone_id"])
+    items = [dict(i, **bridgx_instance_type(args["provider"], i)) for i in items]
+    if args.get("computing_power_type"):
+        items = [i for i in items if i["is_gpu"] == (args["computing_power_type"] == "GPU")]
+    return items
 
 
 def images(args: dict) -> list[dict]:
-    return cached(_region_account(args), IMAGES, args["region_id"])
+    items = cached(_region_account(args), IMAGES, args["region_id"])
+    if args.get("image_type") in ("private", "shared"):
+        return []  # the catalogue holds the clouds' public images only
+    return [dict(i, **bridgx_image(i)) for i in items]
+
+
+# ---------------------------------------------------------------- BridgX's keys beside the manual's
+# GPU families by the prefix of their instance type (the provider interface carries no GPU count).
+GPU_PREFIXES = {"AlibabaCloud": ("ecs.gn", "ecs.vgn", "ecs.sgn", "ecs.ebmgn"),
+                "TencentCloud": ("GN", "GI", "GT", "PNV"),
+                "AWSCloud": ("p2.", "p3.", "p4", "p5", "g3", "g4", "g5", "g6", "inf", "trn", "dl1."),
+                "HuaweiCloud": ("p1", "p2", "pi1", "pi2", "g5", "g6"),
+                "BaiduCloud": ("bcc.gn", "bcc.vgn", "bcc.gi")}
+PLATFORMS = ("CentOS", "Ubuntu", "Debian", "Windows", "Alibaba Cloud Linux", "Aliyun", "Red Hat", "RHEL", "SUSE",
+             "OpenSUSE", "CoreOS", "FreeBSD", "Fedora", "Rocky", "AlmaLinux", "Amazon Linux", "EulerOS", "openEuler",
+             "TencentOS", "Anolis", "Kylin", "UOS")
+
+
+def bridgx_instance_type(provider: str, item: dict) -> dict:
+    """What ComandX's type picker filters on: `charge_type` "All" (either billing), `is_gpu`."""
+    return {"charge_type": "All", "is_gpu": item["instance_type"].startswith(GPU_PREFIXES.get(provider, ())),
+            "status": "Available"}
+
+
+def bridgx_image(item: dict) -> dict:
+    """BridgX's snake_case image row; `platform` is the OS family named in the image's name, and
+    `size` 0 means the catalogue does not know it."""
+    text = f"{item['OsName']} {item['ImageId']}".lower()
+    platform = next((p for p in PLATFORMS if p.lower() in text), (item["OsType"] or "").capitalize())
+    return {"platform": platform, "os_type": item["OsType"], "os_name": item["OsName"], "size": 0,
+            "image_id": item["ImageId"], "image_name": item["OsName"]}
 
 
 # ---------------------------------------------------------------- the periodic job

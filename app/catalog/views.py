@@ -30,7 +30,7 @@ def instance_type_list(args):
 
 
 @blp.route("/image/list", methods=["GET"])
-@blp.arguments(schemas.ZoneArgs, location="query")
+@blp.arguments(schemas.ImageArgs, location="query")
 @blp.response(200, envelope_schema("ImageListEnvelope", schemas.ImageSchema, many=True))
 def image_list(args):
     """The images of one region."""

@@ -4,6 +4,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.db import UTCDateTime, utcnow
 from app.extensions import db
 
+STANDARD, CUSTOM = "standard", "custom"  # BridgX's cluster types: a template we scale / existing machines
+
 
 class Cluster(db.Model):
     """A cluster template. `deleted_id` is 0 while live, the row id once deleted (names are
@@ -13,7 +15,9 @@ class Cluster(db.Model):
     __table_args__ = (UniqueConstraint("org_id", "name", "deleted_id", name="uq_cluster_name"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("cloud_accounts.id"), index=True)
+    # None for a custom cluster of existing machines that names no account (PrivateCloud)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("cloud_accounts.id"), index=True, nullable=True)
+    cluster_type: Mapped[str] = mapped_column(String(16), default=STANDARD, server_default=STANDARD)
     name: Mapped[str] = mapped_column(String(128))
     provider: Mapped[str] = mapped_column(String(32))
     region_id: Mapped[str] = mapped_column(String(64))

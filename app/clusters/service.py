@@ -7,8 +7,9 @@ from app.accounts import service as accounts
 from app.accounts.models import CloudAccount
 from app.catalog.known import check_known
 from app.catalog.models import CatalogEntry
-from app.clusters.models import Cluster
+from app.clusters.models import CUSTOM, Cluster
 from app.core.crypto import encrypt
+from app.custom.models import CustomMachine
 from app.core.db import transaction
 from app.core.errors import Conflict, NotFound, ParamInvalid
 from app.core.paging import paginate
@@ -97,6 +98,8 @@ def edit(body: dict) -> Cluster:
     from app.tasks.service import unfinished_task_of
     with transaction():
         cluster = get(body["cluster_id"]) if "cluster_id" in body else get_by_name(body["name"], "name")
+        if cluster.cluster_type == CUSTOM:
+            raise ParamInvalid("name", "a custom cluster of existing machines has no template to edit")
         if unfinished_task_of(cluster.id):
             raise Conflict({"cluster_id": "the cluster has an unfinished scaling task"})
         if "name" in body and "cluster_id" in body and body["name"] != cluster.name:
@@ -174,7 +177,9 @@ def _live_counts(ids: list[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(select(Instance.cluster_id, func.count()).where(
         Instance.cluster_id.in_(ids), Instance.status.in_(LIVE)).group_by(Instance.cluster_id)).all()
-    return dict(rows)
+    custom = db.session.execute(select(CustomMachine.cluster_id, func.count()).where(
+        CustomMachine.cluster_id.in_(ids)).group_by(CustomMachine.cluster_id)).all()  # existing machines
+    return dict(rows) | dict(custom)
 
 
 def _number(value):

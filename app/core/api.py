@@ -58,6 +58,13 @@ class LenientParser(FlaskParser):
             except ValueError:
                 raise strict from None  # the strict parser says where the error is
 
+    def load_querystring(self, req, schema):
+        """An empty query value (`provider=`) means "no filter": BridgX clients such as ComandX send
+        every filter they know, the unused ones empty. A required key sent empty is still missing."""
+        from werkzeug.datastructures import MultiDict
+        args = MultiDict([(k, v) for k, v in req.args.items(multi=True) if v != ""])
+        return self._makeproxy(args, schema)
+
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         reason = "not UTF-8" if isinstance(error, UnicodeDecodeError) else \
             "nested too deeply" if isinstance(error, RecursionError) else str(error)

@@ -1,24 +1,41 @@
-"""Paging as the contract defines it: page_number ≥ 1, page_size 1..50 (larger is clamped)."""
+"""Paging, leniently (CONTRACT.md "Routes beyond the manual"): never a 400 for paging.
+
+A missing, zero, negative or non-numeric `page_number` is 1; `page_size` missing, zero, negative
+or non-numeric is the default 10, above 50 it is 50."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
 
 MAX_PAGE_SIZE = 50
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_NUMBER = 10**9
+
+
+def _int(value) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def normalise_paging(data: dict) -> dict:
+    """BridgX's normalisation (with the manual's default size): see the module docstring."""
+    number = _int(data.get("page_number"))
+    size = _int(data.get("page_size"))
+    data["page_number"] = min(number, MAX_PAGE_NUMBER) if number and number > 0 else 1
+    data["page_size"] = min(size, MAX_PAGE_SIZE) if size and size > 0 else DEFAULT_PAGE_SIZE
+    return data
 
 
 class PageArgs(Schema):
-    page_number = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10**9))
-    page_size = fields.Integer(load_default=10, validate=validate.Range(min=1))
+    page_number = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE_NUMBER),
+                                 metadata={"description": "missing, < 1 or not a number: 1"})
+    page_size = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+                               metadata={"description": "missing, < 1 or not a number: 10; above 50: 50"})
 
     @pre_load
-    def _clamp(self, data, **kwargs):
-        data = dict(data)
-        try:
-            if int(data.get("page_size", 0)) > MAX_PAGE_SIZE:
-                data["page_size"] = MAX_PAGE_SIZE
-        except (TypeError, ValueError):
-            pass  # the field itself reports the bad value
-        return data
+    def _normalise(self, data, **kwargs):
+        return normalise_paging(dict(data))
 
 
 class PagerSchema(Schema):

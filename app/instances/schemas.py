@@ -5,19 +5,25 @@ from app.core.paging import PageArgs, PagerSchema
 from app.instances.models import DELETED, DELETING, FAILED, PENDING, RUNNING
 from app.providers.base import PROVIDERS
 
-STATUSES = {s.lower(): s for s in (PENDING, RUNNING, DELETING, DELETED, FAILED)}
+STATUSES = {s.lower(): [s] for s in (PENDING, RUNNING, DELETING, DELETED, FAILED)}
+# BridgX's internal statuses (ComandX sends UNDEFINED,PENDING,TIMEOUT,STARTING,RUNNING,DELETING):
+# a machine not yet running is Pending here, one that never came up in time is Failed, and no
+# machine of ours is ever "undefined".
+BRIDGX_STATUSES = {"undefined": [], "starting": [PENDING], "timeout": [FAILED]}
 TEXT = validate.Length(min=1, max=128)
 
 
 class StatusList(fields.String):
-    """`running,deleted` (any case) → ["Running", "Deleted"]."""
+    """`running,deleted` (any case) → ["Running", "Deleted"]; BridgX's names are accepted too."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         parts = [p.strip().lower() for p in super()._deserialize(value, attr, data, **kwargs).split(",") if p.strip()]
-        unknown = [p for p in parts if p not in STATUSES]
+        known = {**STATUSES, **BRIDGX_STATUSES}
+        unknown = [p for p in parts if p not in known]
         if not parts or unknown:
-            raise ValidationError(f"must be a comma list of {', '.join(STATUSES.values())}")
-        return list(dict.fromkeys(STATUSES[p] for p in parts))
+            names = ", ".join(s for [s] in STATUSES.values())
+            raise ValidationError(f"must be a comma list of {names} (or BridgX's UNDEFINED, STARTING, TIMEOUT)")
+        return list(dict.fromkeys(s for p in parts for s in known[p]))
 
 
 class InstanceListArgs(PageArgs):
@@ -48,6 +54,12 @@ class InstanceSummarySchema(Schema):
     startup_time = fields.Integer()
     cluster_name = fields.String()
     instance_type = fields.String()
+    # BridgX's keys beside the manual's (ComandX's server list and cluster machines tab)
+    cluster_type = fields.String()
+    login_name = fields.String()
+    login_password = fields.String(metadata={"description": "\"******\" when the cluster has a password; never the password"})
+    charge_type = fields.String()
+    computing_power_type = fields.String(metadata={"description": "CPU / GPU from the cluster's extend_config, else \"\""})
 
 
 class InstanceListSchema(Schema):

@@ -50,12 +50,12 @@ def _filters(args: dict) -> list:
         where.append(or_(Instance.ip_inner == args["ip"], Instance.ip_outer == args["ip"]))
     if args.get("provider"):
         where.append(Instance.provider == args["provider"])
-    if args.get("status"):
+    if "status" in args:  # BridgX's UNDEFINED alone is [] and matches nothing
         where.append(Instance.status.in_(args["status"]))
     return where
 
 
-def _startup_seconds(inst: Instance) -> int:
+def startup_seconds(inst: Instance) -> int:
     """Boot latency: running_at − created_at in whole seconds, 0 until it runs."""
     if inst.running_at is None:
         return 0
@@ -69,15 +69,24 @@ def list_page(args: dict) -> dict:
     # Page over ids first (index-only on most filters), then load just those rows.
     ids = db.session.scalars(select(Instance.id).where(*where).order_by(*NEWEST_FIRST)
                              .limit(size).offset((number - 1) * size)).all()
-    rows = {r.id: (r, name) for r, name in db.session.execute(
-        select(Instance, Cluster.name).join(Cluster, Cluster.id == Instance.cluster_id)
+    rows = {r.id: (r, c) for r, c in db.session.execute(
+        select(Instance, Cluster).join(Cluster, Cluster.id == Instance.cluster_id)
         .where(Instance.id.in_(ids)))} if ids else {}
     return {"instance_list": [{"instance_id": r.instance_id, "ip_inner": r.ip_inner or "", "ip_outer": r.ip_outer or "",
                                "provider": r.provider, "create_at": fmt(r.created_at), "status": r.status,
-                               "startup_time": _startup_seconds(r), "cluster_name": name,
-                               "instance_type": r.instance_type}
-                              for r, name in (rows[i] for i in ids)],
+                               "startup_time": startup_seconds(r), "cluster_name": c.name,
+                               "instance_type": r.instance_type, **bridgx_keys(c)}
+                              for r, c in (rows[i] for i in ids)],
             "pager": {"page_number": number, "page_size": size, "total": total}}
+
+
+def bridgx_keys(cluster: Cluster) -> dict:
+    """What ComandX also reads of a machine. The login password is the cluster's, which is never
+    returned: "******" says there is one."""
+    return {"cluster_type": cluster.cluster_type, "login_name": "root",
+            "login_password": "******" if cluster.password_encrypted else "",
+            "charge_type": (cluster.charge_config or {}).get("charge_type", ""),
+            "computing_power_type": ((getattr(cluster, "extend_config", None) or {}).get("cpu_type") or "")}
 
 
 def get(instance_id: str) -> Instance:

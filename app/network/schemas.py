@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from app.core.ids import check_location
 from app.core.paging import PageArgs, PascalPagerSchema
@@ -91,8 +91,13 @@ def check_peer_cidr(value: str) -> None:
 
 
 # ---------------------------------------------------------------- requests
+ANYONE = "0.0.0.0/0"
+
+
 class RuleSchema(Schema):
-    """One rule; `port_from`/`port_to` (the template's spelling) are accepted for `port_range`."""
+    """One rule; `port_from`/`port_to` (the template's and BridgX's spelling) are accepted for
+    `port_range`. A rule naming no peer (ComandX's dialog has no peer box) is open to everyone,
+    `cidr_ip` 0.0.0.0/0; naming both is a 400."""
 
     protocol = fields.String(required=True, validate=validate.OneOf(PROTOCOLS))
     port_range = fields.String()
@@ -107,8 +112,8 @@ class RuleSchema(Schema):
     def _rule(self, data, **kwargs):
         self._port_range(data)
         group_id, cidr_ip = data.get("group_id") or "", data.get("cidr_ip") or ""
-        if bool(group_id) == bool(cidr_ip):
-            reason = "give exactly one of group_id and cidr_ip"
+        if group_id and cidr_ip:
+            reason = "give at most one of group_id and cidr_ip"
             raise ValidationError({"group_id": [reason], "cidr_ip": [reason]})
         if cidr_ip:
             try:
@@ -136,12 +141,28 @@ class RuleSchema(Schema):
 
     @post_load
     def _normalise(self, data, **kwargs):
+        group_id = data.get("group_id") or ""
         return {"protocol": data["protocol"], "port_range": data["port_range"], "direction": data["direction"],
-                "group_id": data.get("group_id") or "", "cidr_ip": data.get("cidr_ip") or "",
+                "group_id": group_id, "cidr_ip": data.get("cidr_ip") or ("" if group_id else ANYONE),
                 "prefix_list_id": data.get("prefix_list_id") or ""}
 
 
 RULES = dict(validate=validate.Length(max=MAX_RULES, error=f"at most {MAX_RULES} rules per group"))
+
+
+def drop_empty(data, keys: tuple) -> dict:
+    """BridgX clients send optional fields empty (`"gateway_ip": ""`): the same as absent."""
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if not (k in keys and v in ("", None))}
+    return data
+
+
+def drop_blank_rules(data) -> dict:
+    """ComandX's security-group dialog always sends its blank row (`protocol: ""`, ports 0):
+    BridgX adds no rule for it, and neither do we."""
+    if isinstance(data, dict) and isinstance(data.get("rules"), list):
+        data = dict(data, rules=[r for r in data["rules"] if not (isinstance(r, dict) and r.get("protocol") == "")])
+    return data
 
 
 class VpcCreateSchema(Schema):
@@ -153,12 +174,20 @@ class VpcCreateSchema(Schema):
 
 
 class SubnetCreateSchema(Schema):
+    """The manual's fields, plus ComandX's `provider` and `region_id` (checked against the VPC's)."""
+
+    provider = fields.String(validate=validate.OneOf(PROVIDERS))
+    region_id = fields.String(validate=check_location)
     account_key = fields.String(validate=KEY)
     zone_id = fields.String(required=True, validate=check_location)
     cidr_block = fields.String(required=True, validate=check_subnet_cidr)
     vpc_id = fields.String(required=True, validate=ID)
     switch_name = fields.String(required=True, validate=check_subnet_name)
     gateway_ip = fields.String(validate=check_ip)
+
+    @pre_load
+    def _empty(self, data, **kwargs):
+        return drop_empty(data, ("gateway_ip", "provider", "region_id", "account_key"))
 
     @validates_schema
     def _gateway(self, data, **kwargs):
@@ -171,12 +200,42 @@ def check_gateway(data: dict, cidr_field: str) -> None:
         raise ValidationError(f"must be inside {cidr_field} {cidr}", "gateway_ip")
 
 
-class SecurityGroupCreateSchema(Schema):
+class SecurityGroupOnlySchema(Schema):
+    """security_group/create (BridgX): a group with no rules; `region_id` is checked against the VPC's."""
+
     account_key = fields.String(validate=KEY)
+    region_id = fields.String(validate=check_location)
     vpc_id = fields.String(required=True, validate=ID)
     security_group_name = fields.String(required=True, validate=check_group_name)
     security_group_type = fields.String(load_default="normal", validate=validate.OneOf(GROUP_TYPES))
+
+    @pre_load
+    def _empty(self, data, **kwargs):
+        return drop_blank_rules(drop_empty(data, ("account_key", "region_id", "security_group_type")))
+
+
+class SecurityGroupCreateSchema(SecurityGroupOnlySchema):
     rules = fields.List(fields.Nested(RuleSchema), required=True, **RULES)
+
+
+class RuleAddSchema(Schema):
+    """security_group/rule/add: BridgX's `rules` list, or ComandX's helper's one flat rule."""
+
+    account_key = fields.String(validate=KEY)
+    region_id = fields.String(validate=check_location)
+    vpc_id = fields.String(validate=ID)
+    security_group_id = fields.String(required=True, validate=ID)
+    rules = fields.List(fields.Nested(RuleSchema), required=True,
+                        validate=validate.Length(min=1, max=MAX_RULES))
+
+    @pre_load
+    def _flat(self, data, **kwargs):
+        data = drop_empty(data, ("account_key", "region_id", "vpc_id"))
+        flat = ("protocol", "port_range", "port_from", "port_to", "direction", "group_id", "cidr_ip", "prefix_list_id")
+        if isinstance(data, dict) and "rules" not in data and any(k in data for k in flat):
+            data = dict(data)
+            data["rules"] = [{k: data.pop(k) for k in flat if k in data}]
+        return drop_blank_rules(data)
 
 
 class NetworkConfigCreateSchema(Schema):
@@ -214,6 +273,7 @@ class TemplateArgs(Schema):
 
 
 class VpcListArgs(PageArgs):
+    account_key = fields.String(validate=KEY)
     provider = fields.String(validate=validate.OneOf(PROVIDERS))
     region_id = fields.String(validate=check_location)
     vpc_name = fields.String()
@@ -221,10 +281,12 @@ class VpcListArgs(PageArgs):
 
 class SubnetListArgs(PageArgs):
     vpc_id = fields.String(required=True, validate=ID)
+    zone_id = fields.String(validate=check_location)
     switch_name = fields.String()
 
 
 class SecurityGroupListArgs(PageArgs):
+    account_key = fields.String(validate=KEY)
     region_id = fields.String(validate=check_location)
     vpc_id = fields.String(required=True, validate=ID)
     security_group_name = fields.String()

@@ -175,8 +175,16 @@ def _subnet_in_cloud(cloud: base.Provider, vpc_id: str, subnet_id: str, body: di
     return dict(values, **{k: v for k, v in _subnet_values(found[0]).items() if v is not None}) if found else values
 
 
+def _same_place(vpc: Vpc, body: dict) -> None:
+    """ComandX also sends the provider and region it has in mind: they must be the VPC's."""
+    for field, have in (("provider", vpc.provider), ("region_id", vpc.region_id)):
+        if body.get(field) and have and body[field] != have:
+            raise ParamInvalid(field, f"VPC {vpc.vpc_id} is in {have}, not {body[field]}")
+
+
 def create_subnet(body: dict) -> str:
     vpc = _stored_vpc(body["vpc_id"])
+    _same_place(vpc, body)
     if vpc.cidr_block and not inside(body["cidr_block"], vpc.cidr_block):
         raise ParamInvalid("cidr_block", f"must be inside the VPC's block {vpc.cidr_block}")
     acc = _owner(vpc, body.get("account_key"))
@@ -203,13 +211,53 @@ def _create_group(cloud: base.Provider, acc: CloudAccount, region_id: str, vpc_i
 
 
 def create_security_group(body: dict) -> str:
+    """create_with_rule, and security_group/create (no `rules`: a group with none)."""
     vpc = _stored_vpc(body["vpc_id"])
+    _same_place(vpc, body)
     acc = _owner(vpc, body.get("account_key"))
     region_id = vpc.region_id
     cloud = provider_for(acc, region_id)
     _release()
     return _create_group(cloud, acc, region_id, body["vpc_id"], body["security_group_name"],
-                         body["security_group_type"], body["rules"])
+                         body["security_group_type"], body.get("rules") or [])
+
+
+def add_rules(body: dict) -> None:
+    """Add rules to a stored group, then store the group's rules as the cloud lists them (so a
+    refusal part-way leaves the store true to the cloud before the error is reported)."""
+    group = db.session.scalar(select(SecurityGroup).where(SecurityGroup.org_id == org_id(),
+                                                          SecurityGroup.group_id == body["security_group_id"]))
+    if group is None:
+        raise ParamInvalid("security_group_id", "unknown security group: create it here or run network_config/sync")
+    if body.get("vpc_id") and group.vpc_id and body["vpc_id"] != group.vpc_id:
+        raise ParamInvalid("vpc_id", f"the group is in VPC {group.vpc_id}")
+    if body.get("region_id") and body["region_id"] != group.region_id:
+        raise ParamInvalid("region_id", f"the group is in {group.region_id}")
+    if body.get("account_key"):
+        acc = account_by_key(group.provider, body["account_key"], "account_key")
+    else:
+        acc = db.session.get(CloudAccount, group.account_id)
+        if acc is None or acc.deleted_id:
+            raise ParamInvalid("account_key", "the account that owns this group was deleted; name another account")
+    group_pk, group_id, vpc_id, region_id = group.id, group.group_id, group.vpc_id, group.region_id
+    cloud = provider_for(acc, region_id)
+    _release()
+    try:
+        cloud.add_security_group_rules(group_id, _to_rules(body["rules"]))
+    finally:
+        _refresh_rules(cloud, group_pk, group_id, vpc_id)
+    log.info("added %d rules to security group %s", len(body["rules"]), group_id)
+
+
+def _refresh_rules(cloud: base.Provider, group_pk: int, group_id: str, vpc_id: str) -> None:
+    try:
+        listed = [g for g in cloud.describe_security_groups(vpc_id or None) if g.group_id == group_id]
+    except base.CloudError as exc:
+        log.warning("could not re-read the rules of security group %s: %s", group_id, exc)
+        return
+    if listed:
+        with transaction():
+            _replace_rules(db.session.get(SecurityGroup, group_pk), [_rule_tuple(r) for r in listed[0].rules])
 
 
 def create_network(body: dict) -> str:
@@ -374,8 +422,17 @@ def _newest_first(model, query):
     return query.order_by(model.created_at.desc(), model.id.desc())
 
 
+def _by_account(model, query, args: dict):
+    """BridgX's `account_key` filter: objects recorded through that access key's account."""
+    if args.get("account_key"):
+        ids = select(CloudAccount.id).where(CloudAccount.org_id == org_id(),
+                                            CloudAccount.account_key == args["account_key"])
+        query = query.where(model.account_id.in_(ids))
+    return query
+
+
 def describe_vpcs(args: dict) -> dict:
-    query = select(Vpc).where(Vpc.org_id == org_id())
+    query = _by_account(Vpc, select(Vpc).where(Vpc.org_id == org_id()), args)
     for field, column in (("provider", Vpc.provider), ("region_id", Vpc.region_id), ("vpc_name", Vpc.name)):
         if args.get(field):
             query = query.where(column == args[field])
@@ -394,12 +451,15 @@ def describe_subnets(args: dict) -> dict:
     query = select(Subnet).where(Subnet.org_id == org_id(), Subnet.vpc_id == args["vpc_id"])
     if args.get("switch_name"):
         query = query.where(Subnet.name == args["switch_name"])
+    if args.get("zone_id"):
+        query = query.where(Subnet.zone_id == args["zone_id"])
     rows, pager = paginate(_newest_first(Subnet, query), args)
     return {"Switches": [subnet_dict(s) for s in rows], "Pager": pascal(pager)}
 
 
 def describe_groups(args: dict) -> dict:
-    query = select(SecurityGroup).where(SecurityGroup.org_id == org_id(), SecurityGroup.vpc_id == args["vpc_id"])
+    query = _by_account(SecurityGroup, select(SecurityGroup).where(SecurityGroup.org_id == org_id(),
+                                                                   SecurityGroup.vpc_id == args["vpc_id"]), args)
     if args.get("region_id"):
         query = query.where(SecurityGroup.region_id == args["region_id"])
     if args.get("security_group_name"):

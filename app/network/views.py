@@ -68,6 +68,23 @@ def security_group_create(body):
     return ok(service.create_security_group(body))
 
 
+@blp.route("/security_group/create", methods=["POST"])
+@blp.arguments(schemas.SecurityGroupOnlySchema)
+@blp.response(200, StringEnvelope)
+def security_group_create_only(body):
+    """Create a security group with no rules in a stored VPC (BridgX); `data` is its id."""
+    return ok(service.create_security_group(body))
+
+
+@blp.route("/security_group/rule/add", methods=["POST"])
+@blp.arguments(schemas.RuleAddSchema)
+@blp.response(200, StringEnvelope)
+def security_group_rule_add(body):
+    """Add rules (`rules`, or one rule's fields at the top level) to a stored group; `data` is ""."""
+    service.add_rules(body)
+    return ok("")
+
+
 @blp.route("/security_group/describe", methods=["GET"])
 @blp.arguments(schemas.SecurityGroupListArgs, location="query")
 @blp.response(200, envelope_schema("SecurityGroupListEnvelope", schemas.GroupListSchema))

@@ -243,6 +243,11 @@ class AlibabaProvider(Provider):
             security_group_type=group_type or "normal", client_token=client_token or uuid.uuid4().hex)
         created = self._run("CreateSecurityGroup", lambda: self._ecs.create_security_group(request))
         group_id = created["SecurityGroupId"]
+        self.add_security_group_rules(group_id, rules or [])
+        return group_id
+
+    def add_security_group_rules(self, group_id: str, rules: list[Rule]) -> None:
+        ecs, _ = _models()
         ingress = [r for r in rules or [] if r.direction != "egress"]
         egress = [r for r in rules or [] if r.direction == "egress"]
         for batch in chunks(ingress, 100):  # up to 100 permissions per call
@@ -261,7 +266,6 @@ class AlibabaProvider(Provider):
                         dest_group_id=r.group_id, dest_prefix_list_id=r.prefix_list_id, policy="accept")
                     for r in batch])
             self._run("AuthorizeSecurityGroupEgress", lambda: self._ecs.authorize_security_group_egress(allow_out))
-        return group_id
 
     def describe_security_groups(self, vpc_id: Optional[str] = None) -> list[SecurityGroup]:
         ecs, _ = _models()

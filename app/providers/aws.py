@@ -206,15 +206,18 @@ class AWSProvider(Provider):
                               client_token: Optional[str] = None) -> str:
         response = self._run("CreateSecurityGroup", GroupName=name, Description=name, VpcId=vpc_id)
         group_id = response["GroupId"]
-        ingress = [_permission(r) for r in rules or [] if r.direction != "egress"]
         # A new group already allows all egress; adding that rule again is a Duplicate error.
-        egress = [_permission(r) for r in rules or []
-                  if r.direction == "egress" and not (r.protocol == "all" and r.cidr_ip == "0.0.0.0/0")]
+        self.add_security_group_rules(group_id, [r for r in rules or [] if not (
+            r.direction == "egress" and r.protocol == "all" and r.cidr_ip == "0.0.0.0/0")])
+        return group_id
+
+    def add_security_group_rules(self, group_id: str, rules: list[Rule]) -> None:
+        ingress = [_permission(r) for r in rules or [] if r.direction != "egress"]
+        egress = [_permission(r) for r in rules or [] if r.direction == "egress"]
         if ingress:
             self._run("AuthorizeSecurityGroupIngress", GroupId=group_id, IpPermissions=ingress)
         if egress:
             self._run("AuthorizeSecurityGroupEgress", GroupId=group_id, IpPermissions=egress)
-        return group_id
 
     def describe_security_groups(self, vpc_id: Optional[str] = None) -> list[SecurityGroup]:
         params = {"Filters": [{"Name": "vpc-id", "Values": [vpc_id]}]} if vpc_id else {}

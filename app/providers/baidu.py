@@ -231,6 +231,13 @@ class BaiduProvider(Provider):
         return self._run("CreateSecurityGroup", lambda: bcc.create_security_group(
             name, wire, vpc_id=vpc_id, desc=name, client_token=token))["securityGroupId"]
 
+    def add_security_group_rules(self, group_id: str, rules: list[Rule]) -> None:
+        bcc, _, _ = self._clients()
+        model = _models()
+        for rule in rules:  # one rule per call
+            wire = model.SecurityGroupRuleModel(**_rule_fields(rule))
+            self._run("AuthorizeSecurityGroupRule", lambda w=wire: bcc.authorize_security_group_rule(group_id, w))
+
     def describe_security_groups(self, vpc_id: Optional[str] = None) -> list[SecurityGroup]:
         bcc, _, _ = self._clients()
         raws = self._list("ListSecurityGroups", "securityGroups", lambda marker: bcc.list_security_groups(**_given(

@@ -312,6 +312,10 @@ class Provider(abc.ABC):
         """Create a group in the VPC and add its rules."""
 
     @abc.abstractmethod
+    def add_security_group_rules(self, group_id: str, rules: list[Rule]) -> None:
+        """Add rules to an existing group (the group's region is the driver's)."""
+
+    @abc.abstractmethod
     def describe_security_groups(self, vpc_id: Optional[str] = None) -> list[SecurityGroup]:
         """Every group (of the VPC when given) with its rules."""
 

@@ -366,15 +366,23 @@ class HuaweiProvider(Provider):
         # A new group comes with default rules (all egress, all from its members); adding one of
         # them again is an error, so only the missing rules are added.
         have = {_rule_key(_rule(r)) for r in group.get("security_group_rules") or []}
-        for rule in rules or []:
+        self._add_rules(group["id"], [r for r in rules or [] if _rule_key(r) not in have])
+        return group["id"]
+
+    def add_security_group_rules(self, group_id: str, rules: list[Rule]) -> None:
+        self._add_rules(group_id, rules)
+
+    def _add_rules(self, group_id: str, rules: list[Rule]) -> None:
+        v = _vpc_models()
+        have = set()
+        for rule in rules:
             if _rule_key(rule) in have:
                 continue
             have.add(_rule_key(rule))
-            option = v.CreateSecurityGroupRuleOption(security_group_id=group["id"], **_rule_option(rule))
+            option = v.CreateSecurityGroupRuleOption(security_group_id=group_id, **_rule_option(rule))
             body = v.CreateSecurityGroupRuleRequestBody(security_group_rule=option)
             self._run("CreateSecurityGroupRule", lambda b=body: self._vpc.create_security_group_rule(
                 v.CreateSecurityGroupRuleRequest(body=b)))
-        return group["id"]
 
     def describe_security_groups(self, vpc_id: Optional[str] = None) -> list[SecurityGroup]:
         v = _vpc_models()

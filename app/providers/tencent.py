@@ -224,13 +224,16 @@ class TencentProvider(Provider):
         response = self._run("vpc", "CreateSecurityGroup", {
             "GroupName": name, "GroupDescription": name, "Tags": [{"Key": _VPC_TAG, "Value": vpc_id}]})
         group_id = response["SecurityGroup"]["SecurityGroupId"]
+        self.add_security_group_rules(group_id, rules or [])
+        return group_id
+
+    def add_security_group_rules(self, group_id: str, rules: list[Rule]) -> None:
         # One direction per CreateSecurityGroupPolicies call.
         for direction, key in (("ingress", "Ingress"), ("egress", "Egress")):
             policies = [_policy(r) for r in rules or [] if (r.direction or "ingress") == direction]
             if policies:
                 self._run("vpc", "CreateSecurityGroupPolicies", {
                     "SecurityGroupId": group_id, "SecurityGroupPolicySet": {key: policies}})
-        return group_id
 
     def describe_security_groups(self, vpc_id: Optional[str] = None) -> list[SecurityGroup]:
         groups = []

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select, update
 
-from app.clusters.models import Cluster
+from app.clusters.models import STANDARD, Cluster
 from app.core.db import utcnow
 from app.extensions import db
 from app.instances.models import DELETED, DELETING, LIVE, Instance
@@ -29,7 +29,8 @@ GRACE = timedelta(seconds=60)  # a just-created machine may not be listed by tag
 def reconcile_all() -> dict:
     totals = {"recorded": 0, "deleted": 0, "marked_gone": 0}
     busy = set(db.session.scalars(select(Task.lock_cluster_id).where(Task.lock_cluster_id.is_not(None))))
-    for cluster in db.session.scalars(select(Cluster).where(Cluster.deleted_id == 0)).all():
+    for cluster in db.session.scalars(select(Cluster).where(Cluster.deleted_id == 0,
+                                                               Cluster.cluster_type == STANDARD)).all():
         if cluster.id in busy:
             continue
         try:

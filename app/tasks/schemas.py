@@ -1,7 +1,8 @@
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from app.core.ids import Id
 from app.core.paging import PageArgs, PagerSchema
+from app.instances.schemas import StatusList
 from app.tasks.models import FAILED, INIT, PARTIAL_SUCCESS, RUNNING, SUCCESS
 
 MAX_COUNT = 50000
@@ -55,6 +56,7 @@ class TaskDescribeArgs(Schema):
 
 class TaskInstancesArgs(PageArgs):
     task_id = Id(required=True)
+    instance_status = StatusList(metadata={"description": "comma list; BridgX's upper-case names too"})
 
 
 class TaskFilterArgs(PageArgs):
@@ -63,15 +65,24 @@ class TaskFilterArgs(PageArgs):
     cluster_name = fields.String()
     task_status = fields.String(validate=validate.OneOf([INIT, RUNNING, SUCCESS, FAILED, PARTIAL_SUCCESS]))
 
+    @pre_load
+    def _upper(self, data, **kwargs):  # BridgX upper-cases the status
+        data = dict(data)
+        if isinstance(data.get("task_status"), str):
+            data["task_status"] = data["task_status"].upper()
+        return data
+
 
 class TaskSummarySchema(Schema):
     task_id = fields.String()
     task_name = fields.String()
     task_action = fields.String()
     status = fields.String()
+    task_status = fields.String()
     cluster_name = fields.String()
     create_at = fields.String()
-    execute_time = fields.String()
+    execute_time = fields.Integer(metadata={"description": "seconds from the request to the finish (or now)"})
+    start_at = fields.String(metadata={"description": "when a worker started it"})
     finish_at = fields.String()
 
 
@@ -101,7 +112,9 @@ class TaskDetailSchema(Schema):
     fail_num = fields.Integer()
     total_num = fields.Integer()
     success_rate = fields.String()
-    execute_time = fields.String()
+    task_result = fields.String()
+    execute_time = fields.Integer(metadata={"description": "seconds from the request to the finish (or now)"})
+    start_at = fields.String(metadata={"description": "when a worker started it"})
     finish_at = fields.String()
     elapsed_seconds = fields.Float(allow_none=True)
     before_instance_count = fields.Integer()
@@ -125,6 +138,7 @@ class TaskInstanceSchema(Schema):
     create_at = fields.String()
     running_at = fields.String()
     deleted_at = fields.String()
+    startup_time = fields.Integer(metadata={"description": "seconds from creation to running; 0 if it never ran"})
 
 
 class TaskInstancesSchema(Schema):

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import CloudAccount
 from app.clusters import service as clusters
-from app.clusters.models import Cluster
+from app.clusters.models import CUSTOM, Cluster
 from app.core.db import transaction, utcnow
 from app.core.errors import Conflict, NotFound, ParamInvalid
 from app.core.paging import paginate
@@ -16,6 +16,7 @@ from app.core.tenancy import org_id, principal
 from app.core.timefmt import fmt
 from app.extensions import db
 from app.instances.models import DELETING, LIVE, PENDING, Instance
+from app.instances.service import startup_seconds
 from app.tasks.models import EXPAND, FINISHED, INIT, SHRINK, Task, TaskBatch
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,12 @@ def unfinished_task_of(cluster_id: int) -> Task | None:
 
 def _cluster(name: str) -> Cluster:
     try:
-        return clusters.get_by_name(name)
+        cluster = clusters.get_by_name(name)
     except NotFound:
         raise ParamInvalid("cluster_name", f"no cluster named {name!r}")
+    if cluster.cluster_type == CUSTOM:
+        raise ParamInvalid("cluster_name", "a custom cluster of existing machines cannot be scaled")
+    return cluster
 
 
 def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) -> Task:
@@ -119,17 +123,27 @@ def list_page(args: dict) -> dict:
             CloudAccount.account_key == args["account"])
     rows, pager = paginate(query, args, scalars=False)
     return {"task_list": [{"task_id": str(t.id), "task_name": t.task_name, "task_action": t.action,
-                           "status": t.status, "cluster_name": name, "create_at": fmt(t.created_at),
-                           "execute_time": fmt(t.started_at), "finish_at": fmt(t.finished_at)}
+                           "status": t.status, "task_status": t.status, "cluster_name": name,
+                           "create_at": fmt(t.created_at), "execute_time": execute_seconds(t),
+                           "start_at": fmt(t.started_at), "finish_at": fmt(t.finished_at)}
                           for t, name in rows], "pager": pager}
 
 
+def execute_seconds(task: Task) -> int:
+    """BridgX's `execute_time`: whole seconds from the request to the finish (or to now while it runs)."""
+    return max(0, int(((task.finished_at or utcnow()) - task.created_at).total_seconds()))
+
+
 def describe_all(args: dict) -> dict:
+    """Filters as BridgX: `task_id` and `task_status` exact, `task_name` and `cluster_name` substrings."""
     query = _tasks()
-    for key, column in (("task_id", Task.id), ("task_name", Task.task_name), ("cluster_name", Cluster.name),
-                        ("task_status", Task.status)):
-        if args.get(key) is not None:
-            query = query.where(column == args[key])
+    if args.get("task_id") is not None:
+        query = query.where(Task.id == args["task_id"])
+    if args.get("task_status"):
+        query = query.where(Task.status == args["task_status"])
+    for key, column in (("task_name", Task.task_name), ("cluster_name", Cluster.name)):
+        if args.get(key):
+            query = query.where(column.contains(args[key], autoescape=True))
     rows, pager = paginate(query, args, scalars=False)
     return {"task_list": [detail(t, name, batches=False) for t, name in rows], "pager": pager}
 
@@ -153,7 +167,8 @@ def detail(task: Task, cluster_name: str | None = None, batches: bool = True) ->
         "run_num": in_flight, "suspend_num": max(task.count - done - in_flight, 0) if running else 0,
         "success_num": task.success_num, "fail_num": task.fail_num, "total_num": task.count,
         "success_rate": f"{task.success_num / task.count:.2f}" if task.count else "0.00",
-        "execute_time": fmt(task.started_at), "finish_at": fmt(task.finished_at),
+        "task_result": "", "execute_time": execute_seconds(task), "start_at": fmt(task.started_at),
+        "finish_at": fmt(task.finished_at),
         "elapsed_seconds": round((end - task.started_at).total_seconds(), 3) if task.started_at else None,
         "before_instance_count": task.before_count, "after_instance_count": task.after_count,
         "expect_instance_count": task.expect_count, "create_at": fmt(task.created_at), "create_by": task.create_by,
@@ -168,10 +183,14 @@ def detail(task: Task, cluster_name: str | None = None, batches: bool = True) ->
 def instances_page(args: dict) -> dict:
     task = get(args["task_id"])
     column = Instance.task_id if task.action == EXPAND else Instance.delete_task_id
-    rows, pager = paginate(select(Instance).where(column == task.id).order_by(Instance.id), args)
+    query = select(Instance).where(column == task.id)
+    if "instance_status" in args:
+        query = query.where(Instance.status.in_(args["instance_status"]))
+    rows, pager = paginate(query.order_by(Instance.id), args)
     return {"instance_list": [{"instance_id": i.instance_id, "ip_inner": i.ip_inner, "ip_outer": i.ip_outer,
                                "status": i.status, "create_at": fmt(i.created_at), "running_at": fmt(i.running_at),
-                               "deleted_at": fmt(i.deleted_at)} for i in rows], "pager": pager}
+                               "deleted_at": fmt(i.deleted_at), "startup_time": startup_seconds(i)}
+                              for i in rows], "pager": pager}
 
 
 def count_tasks() -> int:
