@@ -225,7 +225,8 @@ def test_check_rejects_host_names_and_oversized_lists(api):
 
 def test_cluster_list_counts_a_custom_clusters_machines(api):
     """ComandX's cluster list shows a custom cluster's machine count (they live in their own table)."""
-    assert api.post("cluster/create_custom_private", {"name": "idc-2", "desc": "", "instance_list": machines(4)})[0] == 200
+    assert api.post("cluster/create_custom_public", {"name": "idc-2", "desc": "", "provider": "TencentCloud",
+                                                     "account_key": "", "instance_list": machines(4)})[0] == 200
     status, resp = api.get("cluster/describe_all", cluster_name="", provider="", account="", page_number=1,
                            page_size=10)
     assert status == 200, resp
