@@ -232,10 +232,11 @@ def _with_app(command: click.Command) -> click.Command:
 
 
 def _register() -> None:
+    from app.auth.cli import revoke_token_cmd, rotate_keys_cmd, set_quota_cmd
     from app.catalog.cli import refresh_catalog
     from app.tasks.cli import expand_cmd, shrink_cmd, task_wait_cmd
     from app.usage.cli import usage_report
-    for command in (expand_cmd, shrink_cmd, task_wait_cmd):
+    for command in (expand_cmd, shrink_cmd, task_wait_cmd, set_quota_cmd, revoke_token_cmd, rotate_keys_cmd):
         cli.add_command(_with_app(command))
     cli.add_command(refresh_catalog)  # these two make their own app
     cli.add_command(usage_report)

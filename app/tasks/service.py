@@ -16,6 +16,7 @@ from app.core.tenancy import org_id, principal
 from app.core.timefmt import fmt
 from app.extensions import db
 from app.instances.models import DELETING, LIVE, PENDING, Instance
+from app.tasks import quota
 from app.tasks.models import EXPAND, FINISHED, INIT, SHRINK, Task, TaskBatch
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ def _cluster(name: str) -> Cluster:
 
 
 def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) -> Task:
+    if action == EXPAND:
+        quota.check_expand(cluster.org_id, count)
     live = db.session.scalar(select(func.count()).where(Instance.cluster_id == cluster.id, Instance.status.in_(LIVE)))
     task = Task(org_id=cluster.org_id, cluster_id=cluster.id, lock_cluster_id=cluster.id, task_name=name,
                 action=action, status=INIT, count=count, ips=ips, before_count=live,
