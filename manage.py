@@ -38,13 +38,14 @@ def cli():
 @click.option("--workers", default=None, type=int, help="Celery worker threads (default BRIDGX_WORKER_CONCURRENCY).")
 def run(host, port, demo, demo_port, workers):
     """Serve the API with a Celery worker and beat: SQLite and a SQLite broker by default."""
-    from werkzeug.serving import make_server
+    from app.core.serving import EmbeddedServer
 
+    os.umask(0o077)  # every file under BRIDGX_HOME (databases, broker, metrics, beat schedule): owner only
     _metrics_dir()
     app = make_app()
     with app.app_context():
         _upgrade_and_bootstrap(app)
-    server = make_server(host, port, app, threaded=True)  # fails early if the port is taken
+    server = EmbeddedServer(app, host, port)  # fails early if the port is taken
     sim = _start_demo(app, demo_port) if demo else None
     home = app.config["HOME"]
     env = dict(os.environ, BRIDGX_HOME=str(home))

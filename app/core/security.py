@@ -2,7 +2,7 @@
 Swagger UI assets served from the pinned swagger-ui-bundle package (no CDN, works offline)."""
 from __future__ import annotations
 
-from flask import Flask, request, send_from_directory
+from flask import Flask, current_app, request, send_from_directory
 
 SWAGGER_UI_LOCAL = "/api/swagger-ui/"
 SERVER_NAME = "BridgX"  # instead of "Werkzeug/x.y Python/x.y" (and waitress gets it as its ident)
@@ -16,8 +16,6 @@ def install(app: Flask) -> None:
         def _swagger_ui_asset(filename):
             return send_from_directory(swagger_ui_path, filename, max_age=24 * 3600)
 
-    hsts = app.config.get("HSTS_SECONDS", 0)
-
     @app.after_request
     def _headers(resp):
         headers = resp.headers
@@ -30,6 +28,7 @@ def install(app: Flask) -> None:
         else:  # JSON and metrics: nothing to run, nothing to cache (tokens and secrets pass here)
             headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
             headers["Cache-Control"] = "no-store"
+        hsts = current_app.config.get("HSTS_SECONDS", 0)
         if hsts > 0:
             headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
         return resp
