@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import Api, account_body, cluster_body
+from tests.conftest import account_body, cluster_body
 
 ROOT = Path(__file__).resolve().parent.parent
 

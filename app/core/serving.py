@@ -43,4 +43,7 @@ class EmbeddedServer:
     def shutdown(self) -> None:
         """Stop from any thread: the loop closes every connection and the pool."""
         self._stop.set()
-        self.server.pull_trigger()
+        try:
+            self.server.pull_trigger()
+        except OSError:  # the loop already ended and closed its wake-up pipe
+            pass
