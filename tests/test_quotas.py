@@ -115,3 +115,57 @@ def test_set_quota_rejects_bad_values(app):
         assert CliRunner().invoke(set_quota_cmd, ["--org", "nope", "--live-instances", "3"]).exit_code != 0
         assert CliRunner().invoke(set_quota_cmd, ["--org", "x", "--live-instances", "-3"]).exit_code != 0
         assert CliRunner().invoke(set_quota_cmd, ["--org", "x", "--live-instances", "many"]).exit_code != 0
+
+
+def test_two_concurrent_expands_cannot_both_pass_the_limit(app, make_user, monkeypatch):
+    """Both requests read the usage before either writes its task: the organisation lock makes the
+    second wait for the first, so it sees the first task and is refused."""
+    import threading
+
+    from flask import g
+
+    from app.auth.service import Principal
+    from app.tasks import quota, service
+    from tests.conftest import account_body, cluster_body
+    api = make_user("acme")
+    api.post("cloud_account/create", account_body(key="LTAIrace"))
+    for name in ("one", "two"):
+        assert api.post("cluster/create", cluster_body("LTAIrace", name=name))[0] == 200
+    _set_quota(app, "--org", "acme", "--live-instances", "1")
+    monkeypatch.setattr(service, "_enqueue", lambda task_id: None)  # no engine: only the accounting
+    both_read = threading.Barrier(2, timeout=3)
+    real_usage = quota.usage
+
+    def usage_then_wait(org_id):
+        used = real_usage(org_id)
+        try:
+            both_read.wait()  # without a lock both get here with usage 0
+        except threading.BrokenBarrierError:
+            pass  # the other request is waiting for our lock
+        return used
+
+    monkeypatch.setattr(quota, "usage", usage_then_wait)
+    with app.app_context():
+        from app.auth.models import User
+        from app.extensions import db
+        user = db.session.query(User).filter_by(username=api.username).one()
+        who = Principal(user.id, user.org_id, user.username, user.is_admin)
+    results = {}
+
+    def expand(cluster):
+        with app.app_context():
+            g.principal = who
+            try:
+                results[cluster] = service.expand({"cluster_name": cluster, "task_name": "t", "count": 1})
+            except Exception as exc:  # noqa: BLE001 - the outcome is the assertion
+                results[cluster] = exc
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=expand, args=(name,)) for name in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    outcomes = sorted(type(r).__name__ for r in results.values())
+    assert outcomes == ["QuotaExceeded", "int"], results

@@ -9,7 +9,7 @@ go through tasks.service) enforce exactly the same rules.
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.auth.models import Organization, OrgQuota
 from app.core.errors import QuotaExceeded
@@ -54,8 +54,9 @@ def usage(org_id: int) -> dict[str, int]:
 
 def check_expand(org_id: int, count: int) -> None:
     """Raise QuotaExceeded when adding `count` machines would pass a limit. Call inside the
-    transaction that creates the task: it locks the organisation row first."""
-    db.session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+    transaction that creates the task: it locks the organisation row first, with a no-op UPDATE
+    (a row lock in MySQL; the database write lock in SQLite, taken before anything is read)."""
+    db.session.execute(update(Organization).where(Organization.id == org_id).values(id=Organization.id))
     limit = limits(org_id)
     if limit["max_instances_per_task"] and count > limit["max_instances_per_task"]:
         raise QuotaExceeded("max_instances_per_task", limit["max_instances_per_task"], 0, count)

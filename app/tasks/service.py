@@ -34,8 +34,6 @@ def _cluster(name: str) -> Cluster:
 
 
 def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) -> Task:
-    if action == EXPAND:
-        quota.check_expand(cluster.org_id, count)
     live = db.session.scalar(select(func.count()).where(Instance.cluster_id == cluster.id, Instance.status.in_(LIVE)))
     task = Task(org_id=cluster.org_id, cluster_id=cluster.id, lock_cluster_id=cluster.id, task_name=name,
                 action=action, status=INIT, count=count, ips=ips, before_count=live,
@@ -52,8 +50,12 @@ def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) ->
 
 
 def expand(body: dict) -> int:
-    cluster = _cluster(body["cluster_name"])
+    # The quota check locks the organisation, then counts: its reads must not come from a snapshot
+    # taken earlier in the request (MySQL's repeatable read), so the authentication's read ends here.
+    db.session.commit()
     with transaction():
+        quota.check_expand(org_id(), body["count"])
+        cluster = _cluster(body["cluster_name"])
         task = _new_task(cluster, EXPAND, body["task_name"], body["count"])
     _enqueue(task.id)
     return task.id
