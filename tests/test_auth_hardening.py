@@ -203,3 +203,14 @@ def test_a_non_numeric_jwt_sub_is_401_not_500(app, api, sub):
     status, body = _bearer(app, token).get("cluster/describe_all")
     assert status == 401 and body["msg"] == "unauthorized"
     assert _bearer(app, token).post("/user/refresh_token")[0] == 401
+
+
+def test_throttling_falls_back_to_the_database_when_redis_is_down(app, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_PER_USER", 2)
+    monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    monkeypatch.setitem(app.extensions, "bridgx_login_redis", None)
+    username, password = _user(app)
+    client = app.test_client()
+    for _ in range(2):
+        assert _login(client, username, "nope", "192.0.2.9").status_code == 401
+    assert _login(client, username, password, "192.0.2.9").status_code == 429

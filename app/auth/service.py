@@ -73,7 +73,6 @@ class Principal:
     token_id: int | None = None  # the bxt_ token this request's credential derives from
 
 
-
 def ensure_org(name: str) -> Organization:
     org = db.session.scalar(select(Organization).where(Organization.name == name))
     if org is None:

@@ -1,12 +1,13 @@
 """Login throttling: failed attempts per user name and per client address in a fixed window.
 
-Redis (BRIDGX_REDIS_URL) when configured, so every API process shares one count; otherwise the
-database table `login_throttle` (the embedded store). A key over its limit answers 429 with
+Redis (BRIDGX_REDIS_URL) when configured, so every API process shares one count; otherwise (and
+while Redis does not answer, with a warning) the database table `login_throttle`. A key over its limit answers 429 with
 Retry-After before any password hashing, so a locked account costs no CPU; the right password
 does not get through a lock. A success clears the user's count (not the address's).
 """
 from __future__ import annotations
 
+import logging
 import math
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from app.core.errors import TooManyRequests
 from app.extensions import db
 
 PREFIX = "bridgx:login:"
+log = logging.getLogger(__name__)
 
 
 def _limits() -> tuple[int, dict[str, int]]:
@@ -43,6 +45,10 @@ def _redis():
     return client
 
 
+def _redis_down(exc: Exception) -> None:
+    log.warning("login throttling falls back to the database: Redis did not answer (%s)", type(exc).__name__)
+
+
 def check(username: str, address: str | None) -> None:
     """429 (with the seconds to wait) when the user name or the address is locked out."""
     window, limits = _limits()
@@ -62,8 +68,11 @@ def succeeded(username: str) -> None:
     key = _keys(username, None)["user"]
     client = _redis()
     if client is not None:
-        client.delete(PREFIX + key)
-        return
+        try:
+            client.delete(PREFIX + key)
+            return
+        except Exception as exc:  # noqa: BLE001 - any Redis failure: use the database
+            _redis_down(exc)
     db.session.query(LoginThrottle).filter(LoginThrottle.key == key).delete()
     db.session.commit()
 
@@ -71,11 +80,11 @@ def succeeded(username: str) -> None:
 def _read(key: str, window: int) -> tuple[int, int]:
     client = _redis()
     if client is not None:
-        pipe = client.pipeline()
-        pipe.get(PREFIX + key)
-        pipe.ttl(PREFIX + key)
-        count, ttl = pipe.execute()
-        return int(count or 0), max(int(ttl), 1)
+        try:
+            count, ttl = client.pipeline().get(PREFIX + key).ttl(PREFIX + key).execute()
+            return int(count or 0), max(int(ttl), 1)
+        except Exception as exc:  # noqa: BLE001 - any Redis failure: use the database
+            _redis_down(exc)
     row = db.session.get(LoginThrottle, key)
     db.session.rollback()  # a read; do not hold the SQLite snapshot
     if row is None:
@@ -87,11 +96,11 @@ def _read(key: str, window: int) -> tuple[int, int]:
 def _add(key: str, window: int) -> None:
     client = _redis()
     if client is not None:
-        pipe = client.pipeline()
-        pipe.set(PREFIX + key, 0, ex=window, nx=True)  # the window starts at the first failure
-        pipe.incr(PREFIX + key)
-        pipe.execute()
-        return
+        try:  # the window starts at the first failure
+            client.pipeline().set(PREFIX + key, 0, ex=window, nx=True).incr(PREFIX + key).execute()
+            return
+        except Exception as exc:  # noqa: BLE001 - any Redis failure: use the database
+            _redis_down(exc)
     now = utcnow()
     for _ in range(3):  # two first failures at once: one inserts, the other retries the update
         row = db.session.get(LoginThrottle, key, with_for_update=True)
