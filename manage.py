@@ -39,13 +39,14 @@ def cli():
 @click.option("--workers", default=None, type=int, help="Celery worker threads (default BRIDGX_WORKER_CONCURRENCY).")
 def run(host, port, demo, demo_port, workers):
     """Serve the API with a Celery worker and beat: SQLite and a SQLite broker by default."""
-    from werkzeug.serving import make_server
+    from app.core.serving import EmbeddedServer
 
+    os.umask(0o077)  # every file under BRIDGX_HOME (databases, broker, metrics, beat schedule): owner only
     _metrics_dir()
     app = make_app()
     with app.app_context():
         _upgrade_and_bootstrap(app)
-    server = make_server(host, port, app, threaded=True)  # fails early if the port is taken
+    server = EmbeddedServer(app, host, port)  # fails early if the port is taken
     sim = _start_demo(app, demo_port) if demo else None
     home = app.config["HOME"]
     env = dict(os.environ, BRIDGX_HOME=str(home))
@@ -257,11 +258,13 @@ def _with_app(command: click.Command) -> click.Command:
 
 
 def _register() -> None:
+    from app.auth.cli import revoke_token_cmd, rotate_keys_cmd, set_quota_cmd
     from app.catalog.cli import refresh_catalog
     from app.tasks.cli import expand_cmd, shrink_cmd, task_wait_cmd
     from app.usage.cli import usage_report
     from app.users.cli import COMMANDS as user_commands
-    for command in (expand_cmd, shrink_cmd, task_wait_cmd, *user_commands):
+    for command in (expand_cmd, shrink_cmd, task_wait_cmd, set_quota_cmd, revoke_token_cmd, rotate_keys_cmd,
+                    *user_commands):
         cli.add_command(_with_app(command))
     cli.add_command(refresh_catalog)  # these two make their own app
     cli.add_command(usage_report)

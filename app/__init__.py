@@ -12,13 +12,13 @@ from sqlalchemy.engine import Engine
 from config import BaseConfig, load_config
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
-BLUEPRINTS = ("app.auth.views", "app.accounts.views", "app.clusters.views", "app.tasks.views", "app.health.views",
+BLUEPRINTS = ("app.auth.views", "app.auth.token_views", "app.accounts.views", "app.clusters.views", "app.tasks.views", "app.health.views",
               "app.instances.views", "app.usage.views", "app.network.views", "app.catalog.views",
               "app.metrics.views", "app.users.views", "app.orgs.views", "app.custom.views")
 
 
 def create_app(config: BaseConfig | None = None) -> Flask:
-    from app.core import errors, tenancy
+    from app.core import errors, security, tenancy
     from app.extensions import api, db, migrate
 
     config = config or load_config()
@@ -42,9 +42,31 @@ def create_app(config: BaseConfig | None = None) -> Flask:
     tenancy.install(app)
     _configure_providers(app)
 
+    security.install(app)
+    if app.config["CHECK_ENCRYPTION_KEY"]:
+        _check_encryption_key(app)
+
     from workers import celery_init_app
     celery_init_app(app)
     return app
+
+
+def _check_encryption_key(app: Flask) -> None:
+    """Refuse to start when the key cannot decrypt the stored secrets (one clear line, no 500s
+    later); a key file this very start created is removed again, so nothing changes on disk."""
+    import os
+
+    from app.core.keys import KeyMismatch, check_key
+    from config import ConfigError
+    with app.app_context():
+        try:
+            check_key()
+        except KeyMismatch as exc:
+            created = app.config.get("ENCRYPTION_KEY_FILE_CREATED")
+            if created:
+                os.unlink(created)
+                raise ConfigError(f"{exc} (the key file {created} was missing)") from None
+            raise ConfigError(str(exc)) from None
 
 
 # Cloud SDK loggers write whole requests at DEBUG (instance passwords and signed headers

@@ -1,6 +1,6 @@
 """Imports every model so the metadata (and Alembic autogenerate) sees all tables."""
 from app.accounts.models import CloudAccount  # noqa: F401
-from app.auth.models import ApiToken, Organization, User  # noqa: F401
+from app.auth.models import ApiToken, LoginThrottle, Organization, OrgQuota, User  # noqa: F401
 from app.clusters.models import Cluster  # noqa: F401
 from app.instances.models import Instance  # noqa: F401
 from app.tasks.models import Task, TaskBatch  # noqa: F401

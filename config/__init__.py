@@ -71,10 +71,28 @@ class BaseConfig:
         self.OPENAPI_URL_PREFIX = "/api"
         self.OPENAPI_JSON_PATH = "v1/openapi.json"
         self.OPENAPI_SWAGGER_UI_PATH = "docs"
-        self.OPENAPI_SWAGGER_UI_URL = env("SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/")
+        # Swagger UI assets from the pinned swagger-ui-bundle package (works offline); a URL overrides.
+        self.OPENAPI_SWAGGER_UI_URL = env("SWAGGER_UI_URL", "/api/swagger-ui/")
         self.JSON_SORT_KEYS = False
         # Request bodies: the largest legitimate one (cluster/shrink with 50,000 IPs) is about 1 MB.
         self.MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+        # Security (README "Security"). Quotas per organisation: 0 = no limit; `manage.py set-quota` overrides.
+        self.QUOTA_LIVE_INSTANCES = env_int("QUOTA_LIVE_INSTANCES", 2000)
+        self.QUOTA_INSTANCES_PER_TASK = env_int("QUOTA_INSTANCES_PER_TASK", 1000)
+        self.QUOTA_TASKS_IN_FLIGHT = env_int("QUOTA_TASKS_IN_FLIGHT", 10)
+        # Login throttling: failed attempts per user name and per client address in a fixed window.
+        self.LOGIN_WINDOW_SECONDS = env_int("LOGIN_WINDOW_SECONDS", 900)
+        self.LOGIN_MAX_FAILURES_PER_USER = env_int("LOGIN_MAX_FAILURES_PER_USER", 10)
+        self.LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 100)
+        self.LOGIN_HASH_CONCURRENCY = env_int("LOGIN_HASH_CONCURRENCY", 4)  # argon2 runs at once, 19 MiB each
+        self.METRICS_TOKEN = env("METRICS_TOKEN")  # when set, /metrics needs `Authorization: Bearer <it>`
+        self.METRICS_PUBLIC = env_bool("METRICS_PUBLIC", True)  # without a token: anonymous /metrics allowed?
+        self.HSTS_SECONDS = env_int("HSTS_SECONDS", 0)  # > 0 behind HTTPS: Strict-Transport-Security max-age
+        self.CHECK_ENCRYPTION_KEY = True  # refuse to start when the key does not decrypt stored secrets
+        # `manage.py run` (waitress): worker threads, idle/read timeout, open connections
+        self.SERVER_THREADS = env_int("SERVER_THREADS", 8)
+        self.SERVER_READ_TIMEOUT = env_int("SERVER_READ_TIMEOUT", 30)
+        self.SERVER_CONNECTION_LIMIT = env_int("SERVER_CONNECTION_LIMIT", 200)
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}
@@ -85,11 +103,18 @@ class EmbeddedConfig(BaseConfig):
 
     def __init__(self):
         super().__init__()
-        self.HOME.mkdir(parents=True, exist_ok=True)
-        self.SQLALCHEMY_DATABASE_URI = self.SQLALCHEMY_DATABASE_URI or f"sqlite:///{self.HOME / 'bridgx.sqlite'}"
-        self.CELERY_BROKER_URL = self.CELERY_BROKER_URL or f"bxsqla+sqlite:///{self.HOME / 'broker.sqlite'}"
+        private_home(self.HOME)
+        self.SQLALCHEMY_DATABASE_URI = self.SQLALCHEMY_DATABASE_URI or f"sqlite:///{private_file(self.HOME / 'bridgx.sqlite')}"
+        self.CELERY_BROKER_URL = self.CELERY_BROKER_URL or f"bxsqla+sqlite:///{private_file(self.HOME / 'broker.sqlite')}"
         self.SECRET_KEY = self.SECRET_KEY or _home_secret(self.HOME / "secret_key", lambda: secrets.token_urlsafe(48))
-        self.ENCRYPTION_KEYS = self.ENCRYPTION_KEYS or _home_secret(self.HOME / "encryption_key", _fernet_key)
+        # A key file created now, beside a database that already holds secrets, is a lost key:
+        # create_app refuses to start and removes it again (see app.core.crypto.check_key).
+        self.ENCRYPTION_KEY_FILE_CREATED = None
+        if not self.ENCRYPTION_KEYS:
+            key_file = self.HOME / "encryption_key"
+            if not key_file.exists():
+                self.ENCRYPTION_KEY_FILE_CREATED = str(key_file)
+            self.ENCRYPTION_KEYS = _home_secret(key_file, _fernet_key)
 
 
 class ProductionConfig(BaseConfig):
@@ -105,6 +130,7 @@ class ProductionConfig(BaseConfig):
         if len(self.SECRET_KEY) < 32:
             raise ConfigError("BRIDGX_SECRET_KEY must be at least 32 characters")
         self.CELERY_RESULT_BACKEND = self.CELERY_RESULT_BACKEND or self.CELERY_BROKER_URL
+        self.METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)  # production: a token, or say so explicitly
         self.REDIS_URL = self.REDIS_URL or (self.CELERY_BROKER_URL if self.CELERY_BROKER_URL.startswith("redis") else None)
 
 
@@ -128,6 +154,8 @@ class TestConfig(BaseConfig):
         self.ENDPOINT_ALLOWLIST = "http://127.0.0.1"
         self.SCALE_STALE_SECONDS = 2.0
         self.SCALE_HEARTBEAT_SECONDS = 0.5
+        self.CHECK_ENCRYPTION_KEY = False  # each session draws a new key; tests call check_key themselves
+        self.LOGIN_MAX_FAILURES_PER_USER = self.LOGIN_MAX_FAILURES_PER_ADDRESS = 10 ** 6  # tests lower them
 
 
 CONFIGS = {"embedded": EmbeddedConfig, "production": ProductionConfig}
@@ -144,6 +172,26 @@ def load_config(name: str | None = None) -> BaseConfig:
 def _fernet_key() -> str:
     from cryptography.fernet import Fernet
     return Fernet.generate_key().decode()
+
+
+def private_home(path: Path) -> Path:
+    """BRIDGX_HOME: readable by its owner only (0700), also when it already existed."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 before SQLite opens it (SQLite gives its -wal and -shm
+    files the database file's mode); tighten an existing file too."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if each.exists():
+            os.chmod(each, 0o600)
+    return path
 
 
 def _home_secret(path: Path, make) -> str:

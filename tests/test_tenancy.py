@@ -28,3 +28,4 @@ def test_two_orgs_cannot_see_or_touch_each_other(make_user):
     # the same cluster name is free in another org
     b.post("cloud_account/create", account_body(key="LTAIb"))
     assert b.post("cluster/create", cluster_body("LTAIb", name="secret-cluster"))[0] == 200
+

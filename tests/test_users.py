@@ -152,7 +152,8 @@ def test_disabled_user_cannot_log_in_and_its_tokens_stop_at_once(app, admin, ano
     assert row["user_status"] == "disable"
 
     assert admin.post("user/enable_user", {"usernames": ["leaver"], "action": "enable"})[0] == 200
-    assert jwt_user.get("cluster/describe_all")[0] == 200
+    assert jwt_user.get("cluster/describe_all")[0] == 401  # sessions ended by the disable stay ended
+    assert script.get("cluster/describe_all")[0] == 200  # an API token is revoked on its own (token/revoke)
     assert _login(anon.client, "leaver", password)[0] == 200
 
 

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet, MultiFernet
 from flask import current_app
 
 
-def _fernet() -> MultiFernet:
+def multi_fernet() -> MultiFernet:
     cache = current_app.extensions.setdefault("bridgx_fernet", {})
     keys = current_app.config["ENCRYPTION_KEYS"]
     if keys not in cache:
@@ -19,8 +19,8 @@ def _fernet() -> MultiFernet:
 
 
 def encrypt(plaintext: str) -> str:
-    return _fernet().encrypt(plaintext.encode()).decode()
+    return multi_fernet().encrypt(plaintext.encode()).decode()
 
 
 def decrypt(token: str) -> str:
-    return _fernet().decrypt(token.encode()).decode()
+    return multi_fernet().decrypt(token.encode()).decode()

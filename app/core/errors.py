@@ -44,6 +44,27 @@ class Conflict(AppError):
     status, msg = 409, "conflict"
 
 
+class TooManyRequests(AppError):
+    """429 with a Retry-After header (seconds)."""
+
+    status, msg = 429, "too_many_requests"
+
+    def __init__(self, detail=None, retry_after: int = 1):
+        super().__init__(detail)
+        self.retry_after = max(int(retry_after), 1)
+
+
+class QuotaExceeded(AppError):
+    """An operator-set organisation quota would be passed: names the limit, its value and the usage."""
+
+    status, msg = 403, "quota_exceeded"
+
+    def __init__(self, limit: str, value: int, usage: int, requested: int):
+        reason = (f"{limit} is {value}; the task asks for {requested}" if limit == "max_instances_per_task" else
+                  f"{limit} is {value}; the organisation has {usage} and asks for {requested} more")
+        super().__init__({"limit": limit, "value": value, "usage": usage, "requested": requested, "reason": reason})
+
+
 class CloudFailure(AppError):
     """A provider-side failure the caller cannot fix by changing the request."""
 
@@ -82,7 +103,10 @@ def flatten_messages(messages, prefix: str = "") -> dict:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(err: AppError):
-        return envelope(err.status, err.msg, err.detail)
+        resp = envelope(err.status, err.msg, err.detail)
+        if isinstance(err, TooManyRequests):
+            resp.headers["Retry-After"] = str(err.retry_after)
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

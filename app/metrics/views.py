@@ -1,9 +1,12 @@
-from flask import Response
+import hmac
+
+from flask import Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from app.core.api import Blueprint
+from app.core.errors import Forbidden, Unauthorized
 from app.extensions import db
 from app.metrics.collectors import multiprocess
 from app.tasks.models import FAILED, INIT, PARTIAL_SUCCESS, RUNNING, SUCCESS, Task
@@ -22,11 +25,26 @@ class _TaskStatus:
         yield gauge
 
 
+def _check_access() -> None:
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())):
+            raise Unauthorized({"reason": "metrics need the BRIDGX_METRICS_TOKEN bearer token"})
+    elif not current_app.config.get("METRICS_PUBLIC"):
+        raise Forbidden({"reason": "set BRIDGX_METRICS_TOKEN (or BRIDGX_METRICS_PUBLIC=1) to read metrics"})
+
+
 @blp.route("/metrics", methods=["GET"])
 @blp.doc(security=[], responses={200: {"description": "Prometheus text format",
                                        "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics():
-    """Prometheus metrics: tasks by status, machines created/deleted, cloud calls, throttles, latency."""
+    """Prometheus metrics: tasks by status, machines created/deleted, cloud calls, throttles, latency.
+
+    With BRIDGX_METRICS_TOKEN set, only `Authorization: Bearer <that token>` may read them;
+    without one, anonymous reads are allowed only where BRIDGX_METRICS_PUBLIC is on (the embedded
+    default; production defaults to off)."""
+    _check_access()
     registry = CollectorRegistry()
     if multiprocess():
         from prometheus_client import multiprocess as mp

@@ -17,6 +17,7 @@ from app.core.timefmt import fmt
 from app.extensions import db
 from app.instances.models import DELETING, LIVE, PENDING, Instance
 from app.instances.service import startup_seconds
+from app.tasks import quota
 from app.tasks.models import EXPAND, FINISHED, INIT, SHRINK, Task, TaskBatch
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,12 @@ def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) ->
 
 
 def expand(body: dict) -> int:
-    cluster = _cluster(body["cluster_name"])
+    # The quota check locks the organisation, then counts: its reads must not come from a snapshot
+    # taken earlier in the request (MySQL's repeatable read), so the authentication's read ends here.
+    db.session.commit()
     with transaction():
+        quota.check_expand(org_id(), body["count"])
+        cluster = _cluster(body["cluster_name"])
         task = _new_task(cluster, EXPAND, body["task_name"], body["count"])
     _enqueue(task.id)
     return task.id

@@ -10,8 +10,10 @@ blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling 
 @blp.route("/cluster/expand", methods=["POST"])
 @blp.arguments(ExpandSchema)
 @blp.response(200, IntEnvelope)
+@blp.alt_response(403, description="quota_exceeded: `data` names the organisation limit, its value and the usage")
 def expand(body):
-    """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task."""
+    """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task;
+    403 `quota_exceeded` past an organisation quota (machines per task, live machines, tasks in flight)."""
     return ok(service.expand(body))
 
 

@@ -87,6 +87,8 @@ def set_enabled(usernames: list[str], action: str) -> None:
             raise ParamInvalid("usernames", "you cannot disable yourself")
         for user in users:
             user.disabled = action == "disable"
+            if user.disabled:
+                auth.end_sessions(user)  # its JWTs stay dead even if the user is enabled again
     level = logging.WARNING if action == "disable" else logging.INFO
     log.log(level, "%s %sd %d user(s) of organisation %s: %s", me.username, action, len(users), me.org_id,
             ", ".join(u.username for u in users))
@@ -123,7 +125,10 @@ def operator_set_password(username: str, password: str) -> None:
 
 def operator_set_disabled(username: str, disabled: bool) -> None:
     with transaction():
-        _by_name(username).disabled = disabled
+        user = _by_name(username)
+        user.disabled = disabled
+        if disabled:
+            auth.end_sessions(user)  # its JWTs stay dead even if the user is enabled again
     log.warning("operator %s user %s", "disabled" if disabled else "enabled", username)
 
 
