@@ -127,3 +127,29 @@ class FreezableProxy:
                 s.close()
             except OSError:
                 pass
+
+
+class swapped_broker:
+    """with swapped_broker(app, url): the app publishes tasks to `url` (not eagerly) until the end."""
+
+    def __init__(self, app, url: str, timeout: float | None = None):
+        self.app, self.url, self.timeout = app, url, timeout
+
+    def __enter__(self):
+        from workers import celery_init_app
+        app = self.app
+        self.old = app.extensions["celery"]
+        self.saved = {k: app.config[k] for k in ("CELERY_BROKER_URL", "BROKER_TIMEOUT_SECONDS")}
+        app.config["CELERY_BROKER_URL"] = self.url
+        if self.timeout is not None:
+            app.config["BROKER_TIMEOUT_SECONDS"] = self.timeout
+        self.celery = celery_init_app(app)
+        self.celery.conf.task_always_eager = False
+        return self.celery
+
+    def __exit__(self, *exc):
+        self.app.config.update(self.saved)
+        self.app.extensions["celery"] = self.old
+        self.old.set_default()
+        self.old.set_current()
+        self.celery.close()

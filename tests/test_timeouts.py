@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.faults import FreezableProxy, PrivateRedis
+from tests.faults import FreezableProxy, PrivateRedis, swapped_broker
 from tests.test_scaling import assert_db_matches_cloud, expand
 
 
@@ -73,22 +73,12 @@ def frozen_broker_app(app, tmp_path):
     """The app with its Celery broker on a private redis-server (frozen by the test)."""
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed")
-    from workers import celery_init_app
     redis = PrivateRedis(tmp_path).start()
-    old_celery, saved = app.extensions["celery"], {k: app.config[k] for k in ("CELERY_BROKER_URL",
-                                                                               "BROKER_TIMEOUT_SECONDS")}
-    app.config.update(CELERY_BROKER_URL=redis.url, BROKER_TIMEOUT_SECONDS=1.0)
-    celery = celery_init_app(app)
-    celery.conf.task_always_eager = False
     try:
-        yield redis
+        with swapped_broker(app, redis.url, timeout=1.0):
+            yield redis
     finally:
         redis.stop()
-        app.config.update(saved)
-        app.extensions["celery"] = old_celery
-        old_celery.set_default()
-        old_celery.set_current()
-        celery.close()
 
 
 def test_a_frozen_broker_never_hangs_healthz_or_expand(app, api, sim, cloud_cluster, frozen_broker_app):

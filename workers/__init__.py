@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
-from workers import sqla_transport  # noqa: F401 - registers the bxsqla:// broker scheme
+from workers import redis_transport, sqla_transport  # noqa: F401 - register broker schemes (see each)
 
 
 def celery_init_app(app: Flask) -> Celery:
