@@ -296,3 +296,33 @@ def test_migration_keeps_the_id_tags_were_issued_under(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     stored, legacy = next(line for line in out.stdout.splitlines() if line.startswith("IDS")).split()[1:]
     assert stored == legacy
+
+
+def test_machines_tagged_with_an_unfinished_task_are_left_alone(app, api, sim, cloud_cluster):
+    """Point 2: a machine carrying the tag of a task that is still running is never touched, even
+    when the cluster it is listed under has no lock."""
+    from app.extensions import db
+    from app.providers import base
+    from app.tasks import engine
+    from app.tasks.models import Task
+    idle, busy = cloud_cluster(name="idle"), cloud_cluster(name="busy")
+    celery = app.extensions["celery"]
+    celery.conf.task_always_eager = False
+    try:
+        running = expand(api, busy, 1)  # stays INIT: it holds its lock
+    finally:
+        celery.conf.task_always_eager = True
+    with app.app_context():
+        c = _cluster(app, idle)
+        tags = {base.TAG_CLUSTER: engine.cluster_tag(c.id), base.TAG_TASK: engine.task_tag(running)}
+        made = engine.provider_for(c).create_instances(engine.spec_for(c), 2, "odd", tags).instance_ids
+    results = _passes(app, 2)
+    assert all(r["deleted"] == 0 for r in results), results
+    assert {i.instance_id for i in cloud_instances(app, sim, idle)} == set(made)
+    with app.app_context():  # the task ends (without them): now they are unknown and go
+        task = db.session.get(Task, running)
+        task.status, task.lock_cluster_id = "FAILED", None
+        db.session.commit()
+    results = _passes(app, 2)
+    assert results[1]["deleted"] == 2, results
+    assert not cloud_instances(app, sim, idle)
