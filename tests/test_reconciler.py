@@ -8,8 +8,6 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import CATALOG, SIM_KEYS, SIM_SECRET, account_body, cluster_body
 from tests.test_scaling import assert_db_matches_cloud, cloud_instances, db_instances, describe, expand
 

@@ -167,9 +167,10 @@ def reconcile_cluster(cluster: Cluster, started: datetime | None = None) -> dict
     db.session.commit()
     out["awaiting"] = len(wanted) - len(confirmed)
     if fresh:
-        log.warning("reconciler: %s: first sighting of %d unknown, %d zombie, %d gone machines; acting if the "
-                    "next pass sees the same", where, sum(k == UNKNOWN for k, _ in fresh),
-                    sum(k == ZOMBIE for k, _ in fresh), sum(k == GONE for k, _ in fresh))
+        log.warning("reconciler: %s: first sighting of %d unknown, %d zombie, %d gone machines (%s); acting if "
+                    "the next pass sees the same", where, sum(k == UNKNOWN for k, _ in fresh),
+                    sum(k == ZOMBIE for k, _ in fresh), sum(k == GONE for k, _ in fresh),
+                    _by_task([i for k, i in fresh if k != GONE], in_cloud) or "no machine in the cloud")
     unknown = [i for i in unknown if (UNKNOWN, i) in confirmed]
     zombie = [i for i in zombie if (ZOMBIE, i) in confirmed]
     gone = [i for i in gone if (GONE, i) in confirmed]
