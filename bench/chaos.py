@@ -165,10 +165,11 @@ class Stack:
         return name
 
     def task(self, task_id):
-        return self.api("GET", f"task/describe?task_id={task_id}")["data"]
+        answer = self.api("GET", f"task/describe?task_id={task_id}")
+        return answer["data"] if answer.get("code") == 200 else {}  # a 503 while the database is away
 
     def finished(self, task_id, timeout=300):
-        return wait(lambda: (lambda t: t if t["finish_at"] else None)(self.task(task_id)), timeout,
+        return wait(lambda: (lambda t: t if t.get("finish_at") else None)(self.task(task_id)), timeout,
                     f"task {task_id}")
 
     def sql(self, query, *args):
@@ -251,6 +252,15 @@ def s_db_freeze(stack, cluster, n):
     return task, n
 
 
+def s_db_cut(stack, cluster, n):
+    stack.faults(latency={"create": 1.0}, boot_seconds=5)
+    task = expand(stack, cluster, n)
+    running(stack, task)
+    time.sleep(1.0)
+    stack.proxy.cut(1.7)  # the blip: connections reset, new ones refused for 1.7 s
+    return task, n
+
+
 def s_slow_reconcile(stack, cluster, n):
     stack.faults(latency={"describe": 0.5, "create": 0.5})  # passes take long while the expand runs
     return expand(stack, cluster, n), n
@@ -277,12 +287,13 @@ def s_stockout(stack, cluster, n):
 
 
 def s_rotate(stack, cluster, n):
-    stack.finished(expand(stack, cluster, n))
+    task = expand(stack, cluster, n)
+    stack.finished(task)
     stack.stop_app()
     stack.env["BRIDGX_SECRET_KEY"] = secrets.token_urlsafe(40)
     stack.start_app()
     time.sleep(2 * stack.reconcile)
-    return None, n
+    return task, n
 
 
 SCENARIOS = {
@@ -291,6 +302,7 @@ SCENARIOS = {
     "sigkill": ("SIGKILL the holder mid-expand", s_sigkill),
     "redis": ("Redis down 5 s under the task", s_redis),
     "dbfreeze": ("MariaDB frozen 5 s mid-expand", s_db_freeze),
+    "dbcut": ("MariaDB gone 1.7 s mid-expand", s_db_cut),
     "slowpass": ("expand during slow reconcile passes", s_slow_reconcile),
     "idempotent": ("expand sent 3x, one Idempotency-Key", s_idempotent),
     "shrinkerr": ("shrink half, 30% call errors", s_shrink_errors),

@@ -76,10 +76,21 @@ class FreezableProxy:
         self.running.set()
         self.flowing.set()
         self.sockets: list[socket.socket] = []
+        self.refusing_until = 0.0
         threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
 
     def freeze(self):
         self.flowing.clear()
+
+    def cut(self, seconds: float):
+        """The server goes away: every open connection is reset and new ones are refused for `seconds`."""
+        self.refusing_until = time.monotonic() + seconds
+        for s in list(self.sockets):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
 
     def thaw(self):
         self.flowing.set()
@@ -90,6 +101,9 @@ class FreezableProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if time.monotonic() < self.refusing_until:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=10)
             except OSError:
