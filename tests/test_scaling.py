@@ -280,8 +280,13 @@ def test_reconciler_records_deletes_and_marks(app, api, sim, cloud_cluster):
         from datetime import timedelta
         victim.created_at -= timedelta(minutes=5)
         db.session.commit()
-        assert reconcile_all() == {"recorded": 2, "deleted": 2, "marked_gone": 1}
-        assert reconcile_all() == {"recorded": 0, "deleted": 0, "marked_gone": 0}
+        first = reconcile_all()  # destructive decisions wait for a second observation
+        assert (first["recorded"], first["deleted"], first["marked_gone"], first["awaiting"]) == (0, 0, 0, 3)
+        assert len(cloud_instances(app, sim, cluster)) == 5
+        second = reconcile_all()
+        assert (second["recorded"], second["deleted"], second["marked_gone"], second["awaiting"]) == (2, 2, 1, 0)
+        third = reconcile_all()
+        assert (third["recorded"], third["deleted"], third["marked_gone"], third["awaiting"]) == (0, 0, 0, 0)
     live = {i.instance_id for i in cloud_instances(app, sim, cluster)}
     assert not live & set(stray.instance_ids)
     assert {r.instance_id for r in db_instances(app, cluster, ("Pending", "Running"))} == live and len(live) == 3

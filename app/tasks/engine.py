@@ -11,7 +11,6 @@ Promises (see the README's design section):
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -27,6 +26,7 @@ from sqlalchemy import func, insert, or_, select, update
 from app.accounts.models import CloudAccount
 from app.clusters.models import Cluster
 from app.core.crypto import decrypt
+from app.core.deployment import deployment_id
 from app.core.db import utcnow
 from app.extensions import db
 from app.metrics.collectors import MACHINES_CREATED, MACHINES_DELETED
@@ -46,8 +46,9 @@ class LostOwnership(Exception):
 
 
 def install_id() -> str:
-    """Short, stable per deployment: keeps client tokens and tags unique across deployments."""
-    return hashlib.sha256(current_app.config["SECRET_KEY"].encode()).hexdigest()[:8]
+    """Short, stable per deployment: keeps client tokens and tags unique across deployments.
+    Stored in the database (app/core/deployment.py), never derived from the secret key."""
+    return deployment_id()
 
 
 def cluster_tag(cluster_id: int) -> str:

@@ -56,3 +56,31 @@ class TaskBatch(db.Model):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class ReconcileMark(db.Model):
+    """Evidence for a destructive reconciler decision, kept across passes and restarts: a machine
+    is deleted (or its row marked deleted) only when a later pass sees the same thing again."""
+
+    __tablename__ = "reconcile_marks"
+    __table_args__ = (UniqueConstraint("cluster_id", "instance_id", "kind", name="uq_mark_cluster_instance_kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(Integer, index=True)
+    instance_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # unknown / zombie / gone
+    first_seen_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class IdempotencyKey(db.Model):
+    """An `Idempotency-Key` header of cluster/expand or cluster/shrink: the same key (within an
+    organisation) answers with the task the first request started."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("org_id", "key", name="uq_idempotency_org_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    cluster_id: Mapped[int] = mapped_column(Integer)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -1,4 +1,4 @@
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.core.ids import Id
 from app.core.paging import PageArgs, PagerSchema
@@ -14,6 +14,18 @@ def _ipv4(value: str) -> None:
         ipaddress.IPv4Address(value)
     except ValueError:
         raise ValidationError("not an IPv4 address")
+
+
+class IdempotencyHeaders(Schema):
+    """`Idempotency-Key`: a retried request with the same key (within the organisation) answers
+    with the task the first one started instead of starting another."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    idempotency_key = fields.String(data_key="Idempotency-Key", validate=[
+        validate.Length(min=1, max=128),
+        validate.Regexp(r"^[\x21-\x7e]+$", error="printable ASCII without spaces, at most 128 characters")])
 
 
 class ExpandSchema(Schema):

@@ -16,7 +16,7 @@ from app.core.tenancy import org_id, principal
 from app.core.timefmt import fmt
 from app.extensions import db
 from app.instances.models import DELETING, LIVE, PENDING, Instance
-from app.tasks.models import EXPAND, FINISHED, INIT, SHRINK, Task, TaskBatch
+from app.tasks.models import EXPAND, FINISHED, INIT, SHRINK, IdempotencyKey, Task, TaskBatch
 
 log = logging.getLogger(__name__)
 
@@ -48,45 +48,86 @@ def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) ->
     return task
 
 
-def expand(body: dict) -> int:
-    cluster = _cluster(body["cluster_name"])
-    with transaction():
-        task = _new_task(cluster, EXPAND, body["task_name"], body["count"])
+def _replayed(key: str | None, action: str, cluster: Cluster) -> int | None:
+    """The task an earlier request with this Idempotency-Key started, if any."""
+    if not key:
+        return None
+    row = db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.org_id == cluster.org_id,
+                                                         IdempotencyKey.key == key))
+    if row is None:
+        return None
+    if row.action != action or row.cluster_id != cluster.id:
+        raise Conflict({"Idempotency-Key": f"already used for a different request (task {row.task_id})"})
+    log.info("Idempotency-Key replay: task %s answered again", row.task_id)
+    return row.task_id
+
+
+def _remember(key: str | None, task: Task) -> None:
+    if key:
+        db.session.add(IdempotencyKey(org_id=task.org_id, key=key, task_id=task.id, action=task.action,
+                                      cluster_id=task.cluster_id))
+        db.session.flush()
+
+
+def _accept(key: str | None, action: str, cluster: Cluster, create) -> int:
+    """Run `create` (which opens the task) once per idempotency key; a concurrent retry that lost
+    the race answers with the winner's task."""
+    found = _replayed(key, action, cluster)
+    if found:
+        return found
+    try:
+        with transaction():
+            task = create()
+            _remember(key, task)
+    except (Conflict, IntegrityError):
+        db.session.rollback()
+        found = _replayed(key, action, cluster)
+        if found:
+            return found
+        raise
     _enqueue(task.id)
     return task.id
 
 
-def shrink(body: dict, all_instances: bool = False) -> int:
+def expand(body: dict, idempotency_key: str | None = None) -> int:
+    cluster = _cluster(body["cluster_name"])
+    return _accept(idempotency_key, EXPAND, cluster,
+                   lambda: _new_task(cluster, EXPAND, body["task_name"], body["count"]))
+
+
+def shrink(body: dict, all_instances: bool = False, idempotency_key: str | None = None) -> int:
     """Choose the machines now (deterministically), mark them, then let a worker delete them.
 
     By IPs: each must be a live machine of the cluster (inner IP), else 400 listing the unknown
     ones. By count: not-yet-running machines go first, then the newest; ties by id, newest first.
     """
     cluster = _cluster(body["cluster_name"])
-    with transaction():
-        live = select(Instance).where(Instance.cluster_id == cluster.id, Instance.status.in_((PENDING, "Running")))
-        if all_instances:
-            victims = db.session.scalars(live).all()
-            if not victims:
-                raise ParamInvalid("cluster_name", "the cluster has no live instances")
-        elif body.get("ips"):
-            ips = body["ips"]
-            victims = db.session.scalars(live.where(Instance.ip_inner.in_(ips))).all()
-            unknown = sorted(set(ips) - {v.ip_inner for v in victims})
-            if unknown:
-                raise ParamInvalid("ips", "not live instances of this cluster: " + ", ".join(unknown))
-        else:
-            count = body["count"]
-            order = (Instance.status != PENDING, Instance.created_at.desc(), Instance.id.desc())
-            victims = db.session.scalars(live.order_by(*order).limit(count)).all()
-            if len(victims) < count:
-                raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances")
-        name = body.get("task_name") or "shrink_all"
-        task = _new_task(cluster, SHRINK, name, len(victims), ips=body.get("ips"))
-        db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]))
-                           .values(status=DELETING, delete_task_id=task.id))
-    _enqueue(task.id)
-    return task.id
+    return _accept(idempotency_key, SHRINK, cluster, lambda: _choose_and_mark(cluster, body, all_instances))
+
+
+def _choose_and_mark(cluster: Cluster, body: dict, all_instances: bool) -> Task:
+    live = select(Instance).where(Instance.cluster_id == cluster.id, Instance.status.in_((PENDING, "Running")))
+    if all_instances:
+        victims = db.session.scalars(live).all()
+        if not victims:
+            raise ParamInvalid("cluster_name", "the cluster has no live instances")
+    elif body.get("ips"):
+        ips = body["ips"]
+        victims = db.session.scalars(live.where(Instance.ip_inner.in_(ips))).all()
+        unknown = sorted(set(ips) - {v.ip_inner for v in victims})
+        if unknown:
+            raise ParamInvalid("ips", "not live instances of this cluster: " + ", ".join(unknown))
+    else:
+        count = body["count"]
+        order = (Instance.status != PENDING, Instance.created_at.desc(), Instance.id.desc())
+        victims = db.session.scalars(live.order_by(*order).limit(count)).all()
+        if len(victims) < count:
+            raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances")
+    name = body.get("task_name") or "shrink_all"
+    task = _new_task(cluster, SHRINK, name, len(victims), ips=body.get("ips"))
+    db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]))
+                       .values(status=DELETING, delete_task_id=task.id))
+    return task
 
 
 def _enqueue(task_id: int) -> None:

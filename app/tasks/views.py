@@ -1,6 +1,6 @@
 from app.core.api import Blueprint, IntEnvelope, envelope_schema, ok
 from app.tasks import service
-from app.tasks.schemas import (ExpandSchema, ShrinkAllSchema, ShrinkSchema, TaskDescribeArgs, TaskDetailListSchema,
+from app.tasks.schemas import (ExpandSchema, IdempotencyHeaders, ShrinkAllSchema, ShrinkSchema, TaskDescribeArgs, TaskDetailListSchema,
                                TaskDetailSchema, TaskFilterArgs, TaskInstancesArgs, TaskInstancesSchema, TaskListArgs,
                                TaskListSchema, TaskNumSchema)
 
@@ -9,18 +9,22 @@ blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling 
 
 @blp.route("/cluster/expand", methods=["POST"])
 @blp.arguments(ExpandSchema)
+@blp.arguments(IdempotencyHeaders, location="headers")
 @blp.response(200, IntEnvelope)
-def expand(body):
-    """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task."""
-    return ok(service.expand(body))
+def expand(body, headers):
+    """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task.
+    With an `Idempotency-Key` header, a retry answers with the first request's task."""
+    return ok(service.expand(body, headers.get("idempotency_key")))
 
 
 @blp.route("/cluster/shrink", methods=["POST"])
 @blp.arguments(ShrinkSchema)
+@blp.arguments(IdempotencyHeaders, location="headers")
 @blp.response(200, IntEnvelope)
-def shrink(body):
-    """Remove machines by inner `ips`, or `count` of them (pending first, then newest); `data` is the task id."""
-    return ok(service.shrink(body))
+def shrink(body, headers):
+    """Remove machines by inner `ips`, or `count` of them (pending first, then newest); `data` is the task id.
+    With an `Idempotency-Key` header, a retry answers with the first request's task."""
+    return ok(service.shrink(body, idempotency_key=headers.get("idempotency_key")))
 
 
 @blp.route("/cluster/shrink_all", methods=["POST"])
