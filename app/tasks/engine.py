@@ -50,6 +50,42 @@ RETRYABLE = (base.CloudUnavailable, base.Throttled)
 SHUTDOWN = threading.Event()
 
 
+_attempts = threading.local()
+
+
+def _note_attempt(provider, api, outcome, seconds):
+    """Registry call listener: (outcome, start, end epoch) of each SDK attempt of a tracking thread."""
+    made = getattr(_attempts, "made", None)
+    if made is not None:
+        now = time.time()
+        made.append((outcome, now - seconds, now))
+
+
+registry.add_call_listener(_note_attempt)
+
+
+def tracked(fn):
+    """fn() → (its result, [(outcome, start, end)] of each SDK attempt it made, retries included)."""
+    _attempts.made = []
+    try:
+        return fn(), _attempts.made
+    finally:
+        _attempts.made = None
+
+
+def likely_accept(attempts, replied: float) -> float:
+    """When the cloud most likely accepted a call: during its first attempt that may have reached
+    it (a lost reply, a timeout, a 5xx or the answer), not a later replay. An answered or quickly
+    failed attempt: its end (the cloud works, then answers); a slow failure (a read timeout): its
+    start, as the cloud accepted early and the reply never came."""
+    for outcome, start, end in attempts:
+        if outcome == "ok" or (outcome == "CloudUnavailable" and end - start <= 1.0):
+            return end
+        if outcome == "CloudUnavailable":
+            return start
+    return replied
+
+
 class LostOwnership(Exception):
     """Another worker took the task over (this one was presumed dead)."""
 
@@ -233,26 +269,19 @@ def _precision(stamp: datetime) -> float:
     return 60.0 if stamp.second == 0 else 1.0
 
 
-def span_start(requested: float | None, replied: float, cloud: datetime | None) -> float:
-    """When a machine's billing span starts: the cloud's accept time, bounded by what we know.
-
-    The cloud accepted the create after we first sent it (`requested`) and before its reply
-    reached us (`replied`); its own launch stamp says when, to its precision. A prompt reply is
-    the best estimate (exact on clean paths); a late one (lost replies, replays, adoption) falls
-    back to the cloud's stamp, else the request time.
-    """
-    lo = requested if requested is not None else float("-inf")
-    hi = replied
-    if cloud is not None:
-        stamp = _epoch(cloud) if cloud.tzinfo is None else cloud.timestamp()
-        lo, hi = max(lo, stamp), min(hi, stamp + _precision(cloud))
-        if lo > hi:  # the clocks disagree: trust the cloud's own stamp
-            return stamp
-    if replied - lo <= 1.0:
-        return replied
-    if hi - lo <= 1.0:
-        return (lo + hi) / 2
-    return lo if lo != float("-inf") else replied
+def span_start(likely: float, cloud: datetime | None) -> float:
+    """When a machine's billing span starts: our best estimate of the cloud's accept time
+    (`likely`), kept within the cloud's own launch stamp to that stamp's precision. Exact on clean
+    paths (the reply time); after lost replies, replays or adoption the stamp bounds the error."""
+    if cloud is None:
+        return likely
+    stamp = _epoch(cloud) if cloud.tzinfo is None else cloud.timestamp()
+    precision = _precision(cloud)
+    if stamp <= likely <= stamp + precision:
+        return likely
+    if precision <= 1.0:
+        return stamp + precision / 2
+    return stamp if likely < stamp else stamp + precision
 
 
 class _Runner:
@@ -350,8 +379,8 @@ class Expander(_Runner):
                 self.note_error(f"batch {b.idx}: {b.error}")
         readiness = Readiness()
         self.row_ids: dict[str, int] = {}
-        # instance id -> (first request, reply) epoch seconds: the bounds of the cloud's accept time
-        self.window: dict[str, tuple[float | None, float]] = {}
+        # instance id -> our best estimate (epoch) of the cloud's accept time, before its own stamp
+        self.likely: dict[str, float] = {}
         self.requested = requested = {b.idx: _epoch(b.requested_at) for b in batches if b.requested_at is not None}
         resumed: dict[int, tuple[list, float]] = {}
         for row in db.session.execute(select(Instance.id, Instance.instance_id, Instance.status, Instance.batch_idx,
@@ -360,7 +389,7 @@ class Expander(_Runner):
             if row.status == PENDING:
                 ids, created = resumed.get(row.batch_idx, ([], _epoch(row.created_at)))
                 resumed[row.batch_idx] = (ids + [row.instance_id], min(created, _epoch(row.created_at)))
-                self.window[row.instance_id] = (requested.get(row.batch_idx), _epoch(row.created_at))
+                self.likely[row.instance_id] = _epoch(row.created_at)
         for idx, (ids, created) in resumed.items():
             readiness.add(("resume", idx), ids, created)
         stop, halt = threading.Event(), threading.Event()  # stop: no new batches; halt: hand back
@@ -371,10 +400,10 @@ class Expander(_Runner):
         def create(batch_idx: int, count: int, token: str):
             if stop.is_set() or halt.is_set():
                 return None
-            sent = time.time()
-            result = self.provider.create_instances(spec, count, token, dict(tags, **{base.TAG_BATCH: str(batch_idx)}),
-                                                    min_count=min_count)
-            return result.instance_ids, sent, time.time()
+            result, attempts = tracked(lambda: self.provider.create_instances(
+                spec, count, token, dict(tags, **{base.TAG_BATCH: str(batch_idx)}), min_count=min_count))
+            replied = time.time()
+            return result.instance_ids, likely_accept(attempts, replied), replied
 
         def describe(ids):
             return self.provider.describe_instances(list(ids))
@@ -476,11 +505,11 @@ class Expander(_Runner):
             db.session.commit()
             return
         self.cloud_ok()
-        ids, sent, replied = outcome
-        first = self.requested.get(batch.idx, sent)  # an earlier run's first send, else this one's
+        ids, likely, replied = outcome
+        likely = self.requested.get(batch.idx, likely)  # an earlier run sent it first
         for i in ids:
-            self.window[i] = (first, replied)
-        self.record(batch.idx, ids, lambda i: span_start(first, replied, None))
+            self.likely[i] = likely
+        self.record(batch.idx, ids, lambda i: likely)
         batch.state, batch.instance_ids = "CREATED", ids
         if len(ids) < batch.count:
             batch.error = f"the cloud created {len(ids)} of {batch.count} (out of stock)"
@@ -535,8 +564,8 @@ class Expander(_Runner):
             for i in ready:
                 row = {"id": self.row_ids[i.instance_id], "status": RUNNING, "ip_inner": i.ip_inner,
                        "ip_outer": i.ip_outer, "running_at": at}
-                if i.instance_id in self.window and i.created_at is not None:  # the cloud's own launch time
-                    row["created_at"] = _naive(span_start(*self.window[i.instance_id], i.created_at))
+                if i.instance_id in self.likely and i.created_at is not None:  # the cloud's own launch time
+                    row["created_at"] = _naive(span_start(self.likely[i.instance_id], i.created_at))
                 rows.append(row)
             db.session.execute(update(Instance), rows)
             self.moved()
@@ -583,12 +612,12 @@ class Expander(_Runner):
         now = time.time()
         for idx, insts in by_batch.items():
             batch = self.by_idx.get(idx)
-            first = _epoch(batch.requested_at) if batch is not None and batch.requested_at is not None else None
+            first = _epoch(batch.requested_at) if batch is not None and batch.requested_at is not None else now
             stamps = {i.instance_id: i.created_at for i in insts}
             missing = [i.instance_id for i in insts if i.instance_id not in self.row_ids]
             if missing:
                 log.warning("task %s: adopted %d machines of batch %s found by tag", self.task.id, len(missing), idx)
-                self.record(idx, missing, lambda i: span_start(first, now, stamps[i]))
+                self.record(idx, missing, lambda i: span_start(first, stamps[i]))
                 readiness.add(("adopted", idx), missing, now)
                 self.moved()
             if batch is not None and batch.state == "FAILED":
