@@ -4,6 +4,8 @@ twice, none left unknown."""
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
 import threading
 import time
 from datetime import timedelta
@@ -11,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, update
 
-from tests.test_scaling import _task, _wait, assert_db_matches_cloud, cloud_instances, db_instances, describe, expand
+from tests.test_scaling import _start_worker, _task, _wait, assert_db_matches_cloud, cloud_instances, db_instances, describe, expand
 
 
 @pytest.fixture
@@ -264,10 +266,29 @@ def test_span_start_bounds():
 
 
 # ---------------------------------------------------------------- point 10: reasons and logs
-def test_out_of_stock_reason_names_the_clouds_code(app, api, sim, cloud_cluster):
+def test_out_of_stock_reason_names_the_clouds_code(app, api, sim, cloud_cluster, monkeypatch):
+    """Stock runs out: one batch gets 50 of 100 (no code: a partial create succeeds), the last one
+    is refused with the cloud's code, after the partial reply was handled. Both are in the reason."""
+    from app.providers import base
+    from app.providers.alibaba import AlibabaProvider
     cluster = cloud_cluster()
+    sim.configure(capacity={("AlibabaCloud", "cn-qingdao-b", "ecs.g6.large"): 250})
+    real = AlibabaProvider.create_instances
+
+    def last_batch_late(self, spec, count, token, tags, min_count=None):
+        if tags[base.TAG_BATCH] == "3":
+            _wait(lambda: len(db_instances(app, cluster, ("Pending", "Running"))) == 250, 20, "the partial batch")
+        return real(self, spec, count, token, tags, min_count=min_count)
+
+    monkeypatch.setattr(AlibabaProvider, "create_instances", last_batch_late)
+    info = describe(api, expand(api, cluster, 400))
+    assert info["task_status"] == "PARTIAL_SUCCESS" and info["success_num"] == 250, info
+    assert "OperationDenied.NoStock" in info["fail_reason"] and "out of stock" in info["fail_reason"], info
+    assert_db_matches_cloud(app, sim, cluster, 250)
+
     sim.configure(capacity={("AlibabaCloud", "cn-qingdao-b", "ecs.g6.large"): 0})
-    info = describe(api, expand(api, cluster, 10))
+    status, body = api.post("cluster/expand", {"task_name": "more", "cluster_name": cluster, "count": 10})
+    info = describe(api, body["data"])
     assert info["task_status"] == "FAILED" and "OperationDenied.NoStock" in info["fail_reason"], info
 
 
@@ -441,3 +462,44 @@ def test_task_cancel_command(app, api, sim, cloud_cluster, no_worker):
         result = runner.invoke(task_cancel_cmd, ["999999", "--username", api.username])
         assert result.exit_code == 1 and "not found" in result.output
     assert describe(api, task_id)["task_status"] == "FAILED"
+
+
+# ---------------------------------------------------------------- point 11: SIGTERM hands the task back
+def test_sigterm_hands_the_task_back_at_once(app, api, sim, cloud_cluster, tmp_path, no_worker):
+    """A deploy stops a busy worker: it exits without finishing the task, its claim released, and
+    the next worker resumes it at once (the stale rule is 120 s here: waiting it out would fail)."""
+    cluster = cloud_cluster()
+    sim.configure(latency={"create": 1.0}, boot_seconds=6.0)
+    task_id = expand(api, cluster, 300)
+    env = {"BRIDGX_SCALE_STALE_SECONDS": "120", "BRIDGX_SCALE_BATCH_CONCURRENCY": "1"}
+    first = _start_worker(app, tmp_path, "first", env)
+    try:
+        _wait(lambda: _task(app, task_id)[2].count("CREATED") >= 1, 60, "the first batch")
+        first.send_signal(signal.SIGTERM)
+        stopped = time.time()
+        first.wait(timeout=30)
+        took = time.time() - stopped
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    log = (tmp_path / "first.log").read_text()
+    status, holder, states = _task(app, task_id)
+    # it left before finishing the task (the machines boot for 6 s), and released its claim
+    assert status == "RUNNING" and holder is None, (status, holder, states, log[-3000:])
+    assert took < 10, took
+    assert "handed back" in log
+    second = _start_worker(app, tmp_path, "second", env)
+    try:
+        _wait(lambda: _task(app, task_id)[0] not in ("INIT", "RUNNING"), 60, "the resumed task to finish")
+    finally:
+        second.terminate()
+        try:
+            second.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait()
+    info = describe(api, task_id)
+    assert info["task_status"] == "SUCCESS", (info, (tmp_path / "second.log").read_text()[-3000:])
+    assert_db_matches_cloud(app, sim, cluster, 300)
+    assert len(sim.instances(include_deleted=True)) == 300

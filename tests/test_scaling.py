@@ -288,7 +288,7 @@ def test_reconciler_records_deletes_and_marks(app, api, sim, cloud_cluster):
 
 
 # ---------------------------------------------------------------- a real worker, killed
-def _start_worker(app, tmp_path, name):
+def _start_worker(app, tmp_path, name, extra_env=None):
     env = dict(os.environ, BRIDGX_CONFIG="embedded", BRIDGX_HOME=str(tmp_path),
                BRIDGX_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
                BRIDGX_BROKER_URL=app.config["CELERY_BROKER_URL"], BRIDGX_SECRET_KEY=app.config["SECRET_KEY"],
@@ -296,6 +296,7 @@ def _start_worker(app, tmp_path, name):
                BRIDGX_SCALE_HEARTBEAT_SECONDS="0.5", BRIDGX_VERIFY_ACCOUNTS="0")
     if app.config["REDIS_URL"]:
         env["BRIDGX_REDIS_URL"] = app.config["REDIS_URL"]
+    env.update(extra_env or {})
     root = Path(__file__).resolve().parent.parent
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-B", "--pool", "threads",

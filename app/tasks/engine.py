@@ -490,9 +490,9 @@ class Expander(_Runner):
         except base.CloudError as exc:
             batch.state, batch.error = "FAILED", str(exc)[:2000]
             self.cloud_failed(f"batch {batch.idx}", exc)
-            if isinstance(exc, STOPPING):
-                if not stop.is_set():
-                    stop.set()
+            if isinstance(exc, STOPPING):  # every such reason is kept: it carries the cloud's code
+                stop.set()
+                if f"{type(exc).__name__}: {exc}" not in stop_reason:
                     stop_reason.append(f"{type(exc).__name__}: {exc}")
             else:
                 self.ambiguous = True
