@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, update
 
-from tests.test_scaling import _start_worker, _task, _wait, assert_db_matches_cloud, cloud_instances, db_instances, describe, expand
+from tests.test_scaling import (_start_worker, _task, _wait, assert_db_matches_cloud, cloud_instances, db_instances,
+                                describe, expand)
 
 
 @pytest.fixture

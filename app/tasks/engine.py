@@ -624,7 +624,8 @@ class Expander(_Runner):
                 ids = sorted(i.instance_id for i in insts)
                 old = batch.error
                 batch.state, batch.instance_ids = "CREATED", ids
-                batch.error = "" if len(ids) >= batch.count else f"adopted {len(ids)} of {batch.count} by tag after: {old}"
+                batch.error = "" if len(ids) >= batch.count else \
+                    f"adopted {len(ids)} of {batch.count} by tag after: {old}"
                 if len(ids) >= batch.count:
                     self.errors = [e for e in self.errors if not e.startswith(f"batch {idx}: ")]
             db.session.commit()

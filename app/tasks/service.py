@@ -193,7 +193,8 @@ def detail(task: Task, cluster_name: str | None = None, batches: bool = True) ->
         "before_instance_count": task.before_count, "after_instance_count": task.after_count,
         "expect_instance_count": task.expect_count, "create_at": fmt(task.created_at), "create_by": task.create_by,
         "last_error": task.last_error or "", "last_progress_at": fmt(task.last_progress_at),
-        "waiting": bool(task.waiting_reason) and running, "waiting_reason": (task.waiting_reason or "") if running else "",
+        "waiting": bool(task.waiting_reason) and running,
+        "waiting_reason": (task.waiting_reason or "") if running else "",
         "cancel_requested_at": fmt(task.cancel_requested_at), "cancel_by": task.cancel_by or "",
     }
     if batches:

@@ -1,8 +1,8 @@
 from app.core.api import Blueprint, IntEnvelope, envelope_schema, ok
 from app.tasks import service
 from app.tasks.schemas import (ExpandSchema, ShrinkAllSchema, ShrinkSchema, TaskCancelSchema, TaskDescribeArgs,
-                               TaskDetailListSchema, TaskDetailSchema, TaskFilterArgs, TaskInstancesArgs, TaskInstancesSchema, TaskListArgs,
-                               TaskListSchema, TaskNumSchema)
+                               TaskDetailListSchema, TaskDetailSchema, TaskFilterArgs, TaskInstancesArgs,
+                               TaskInstancesSchema, TaskListArgs, TaskListSchema, TaskNumSchema)
 
 blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling tasks: expand and shrink clusters")
 
