@@ -495,3 +495,33 @@ def test_sigterm_hands_the_task_back_at_once(app, api, sim, cloud_cluster, tmp_p
     assert info["task_status"] == "SUCCESS", info
     assert_db_matches_cloud(app, sim, cluster, 300)
     assert len(sim.instances(include_deleted=True)) == 300
+
+
+def test_shrink_hands_back_between_batches_on_shutdown(app, api, sim, cloud_cluster, no_worker, shutdown_flag):
+    """The worker's shutdown signal mid-shrink: the batch in flight completes, the rest are left
+    for the next run (not put back in the inventory), and the resumed shrink ends exact."""
+    from workers.tasks import _hand_back_on_shutdown
+    cluster = cloud_cluster()
+    assert run_engine(app, expand(api, cluster, 250)) == "finished"
+    sim.configure(latency={"delete": 0.5})
+    status, body = api.post("cluster/shrink", {"task_name": "t", "cluster_name": cluster, "count": 250})
+    task_id = body["data"]
+    app.config["SCALE_BATCH_CONCURRENCY"] = 1
+    results = []
+    worker = threading.Thread(target=lambda: results.append(run_engine(app, task_id)))
+    try:
+        worker.start()
+        _wait(lambda: any(r.api == "DeleteInstances" for r in sim.requests), 20, "the first delete call")
+        _hand_back_on_shutdown(sig="SIGTERM", how="Warm", exitcode=0)  # what Celery sends on SIGTERM
+        worker.join(30)
+    finally:
+        app.config["SCALE_BATCH_CONCURRENCY"] = 16
+    assert results == ["handed-back"]
+    status, holder, states = _task(app, task_id)
+    assert status == "RUNNING" and holder is None and "DONE" in states and "DELETING" in states, states
+    assert len(db_instances(app, cluster, ("Running",))) == 0  # none put back: they are still to delete
+    shutdown_flag.clear()
+    assert run_engine(app, task_id) == "finished"
+    info = describe(api, task_id)
+    assert (info["task_status"], info["success_num"]) == ("SUCCESS", 250), info
+    assert cloud_instances(app, sim, cluster) == [] and len(db_instances(app, cluster, ("Deleted",))) == 250
