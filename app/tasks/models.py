@@ -38,6 +38,14 @@ class Task(db.Model):
     holder: Mapped[str | None] = mapped_column(String(128), nullable=True)
     heartbeat_at = mapped_column(UTCDateTime, nullable=True)
     runs: Mapped[int] = mapped_column(Integer, default=0)
+    # A durable cancel request (task/cancel); the engine checks it between batches.
+    cancel_requested_at = mapped_column(UTCDateTime, nullable=True)
+    cancel_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What an operator sees while the task runs (task/describe): the latest cloud error, why the
+    # task is waiting (a cloud outage) or None, and when it last made progress.
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    waiting_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_progress_at = mapped_column(UTCDateTime, nullable=True)
 
 
 class TaskBatch(db.Model):
@@ -54,6 +62,8 @@ class TaskBatch(db.Model):
     state: Mapped[str] = mapped_column(String(16), default="PENDING")
     instance_ids = mapped_column(JSON, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
+    # When the create call was first sent (a lower bound of the cloud's accept time; survives a crash).
+    requested_at = mapped_column(UTCDateTime, nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

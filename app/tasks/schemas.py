@@ -65,6 +65,10 @@ class TaskDescribeArgs(Schema):
     task_id = Id(required=True)
 
 
+class TaskCancelSchema(Schema):
+    task_id = Id(required=True)
+
+
 class TaskInstancesArgs(PageArgs):
     task_id = Id(required=True)
 
@@ -121,6 +125,12 @@ class TaskDetailSchema(Schema):
     expect_instance_count = fields.Integer()
     create_at = fields.String()
     create_by = fields.String()
+    last_error = fields.String(metadata={"description": "The latest cloud error this task met (\"\" if none)."})
+    last_progress_at = fields.String(metadata={"description": "When a machine was last created, ready or deleted."})
+    waiting = fields.Boolean(metadata={"description": "True while the task waits out a cloud outage or throttling."})
+    waiting_reason = fields.String()
+    cancel_requested_at = fields.String()
+    cancel_by = fields.String()
     batches = fields.List(fields.Nested(BatchSchema))
 
 

@@ -15,8 +15,8 @@ from app.core.paging import paginate
 from app.core.tenancy import org_id, principal
 from app.core.timefmt import fmt
 from app.extensions import db
-from app.instances.models import DELETING, LIVE, PENDING, Instance
-from app.tasks.models import EXPAND, FINISHED, INIT, SHRINK, IdempotencyKey, Task, TaskBatch
+from app.instances.models import DELETING, LIVE, PENDING, RUNNING, Instance
+from app.tasks.models import EXPAND, FAILED, FINISHED, INIT, SHRINK, IdempotencyKey, Task, TaskBatch
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,41 @@ def _enqueue(task_id: int) -> None:
         log.exception("could not enqueue task %s; the resumer will start it", task_id)
 
 
+def cancel(task_id: int) -> Task:
+    """Ask an unfinished task to stop (a durable column the engine reads between batches).
+
+    Machines already created stay in the cluster (running, billed, listed); a shrink's machines
+    not yet deleted go back to the inventory. A task no worker has claimed yet closes here.
+    Asking twice is harmless; a finished task is a 409.
+    """
+    task = get(task_id)
+    if task.status in FINISHED:
+        raise Conflict({"task_id": f"task {task.id} already finished ({task.status})"})
+    who = principal().username
+    with transaction():
+        db.session.execute(update(Task).where(Task.id == task.id, Task.lock_cluster_id.is_not(None),
+                                              Task.cancel_requested_at.is_(None))
+                           .values(cancel_requested_at=utcnow(), cancel_by=who))
+        closed = db.session.execute(update(Task).where(
+            Task.id == task.id, Task.lock_cluster_id.is_not(None), Task.holder.is_(None), Task.status == INIT)
+            .values(status=FAILED, fail_reason=f"cancelled by {who} before it started", success_num=0,
+                    fail_num=Task.count, finished_at=utcnow(), lock_cluster_id=None)).rowcount
+        if closed and task.action == SHRINK:
+            scope = (Instance.delete_task_id == task.id, Instance.status == DELETING)
+            db.session.execute(update(Instance).where(*scope, Instance.ip_inner.is_(None))
+                               .values(status=PENDING, delete_task_id=None))
+            db.session.execute(update(Instance).where(*scope).values(status=RUNNING, delete_task_id=None))
+        if closed:
+            task.after_count = db.session.scalar(select(func.count()).where(
+                Instance.cluster_id == task.cluster_id, Instance.status.in_(LIVE)))
+    db.session.refresh(task)
+    if task.cancel_requested_at is None:  # it finished in the meantime
+        raise Conflict({"task_id": f"task {task.id} already finished ({task.status})"})
+    log.warning("task %s (cluster %s) cancel requested by %s%s", task.id, task.cluster_id, who,
+                "; closed before any worker started it" if closed else "")
+    return task
+
+
 # ---------------------------------------------------------------- queries
 def get(task_id: int) -> Task:
     task = db.session.get(Task, task_id)
@@ -198,6 +233,10 @@ def detail(task: Task, cluster_name: str | None = None, batches: bool = True) ->
         "elapsed_seconds": round((end - task.started_at).total_seconds(), 3) if task.started_at else None,
         "before_instance_count": task.before_count, "after_instance_count": task.after_count,
         "expect_instance_count": task.expect_count, "create_at": fmt(task.created_at), "create_by": task.create_by,
+        "last_error": task.last_error or "", "last_progress_at": fmt(task.last_progress_at),
+        "waiting": bool(task.waiting_reason) and running,
+        "waiting_reason": (task.waiting_reason or "") if running else "",
+        "cancel_requested_at": fmt(task.cancel_requested_at), "cancel_by": task.cancel_by or "",
     }
     if batches:
         rows = db.session.scalars(select(TaskBatch).where(TaskBatch.task_id == task.id).order_by(TaskBatch.idx))
@@ -213,6 +252,14 @@ def instances_page(args: dict) -> dict:
     return {"instance_list": [{"instance_id": i.instance_id, "ip_inner": i.ip_inner, "ip_outer": i.ip_outer,
                                "status": i.status, "create_at": fmt(i.created_at), "running_at": fmt(i.running_at),
                                "deleted_at": fmt(i.deleted_at)} for i in rows], "pager": pager}
+
+
+def outcome(task_id: int) -> tuple[str, str]:
+    """(status, one line) of a task, for the worker's Celery result (worker side: no tenancy)."""
+    db.session.expire_all()
+    task = db.session.get(Task, task_id)
+    line = f"task {task.id} {task.status}: {task.success_num} of {task.count}"
+    return task.status, line + (f"; {task.fail_reason}" if task.fail_reason else "")
 
 
 def count_tasks() -> int:

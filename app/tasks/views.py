@@ -1,8 +1,8 @@
 from app.core.api import Blueprint, IntEnvelope, envelope_schema, ok
 from app.tasks import service
-from app.tasks.schemas import (ExpandSchema, IdempotencyHeaders, ShrinkAllSchema, ShrinkSchema, TaskDescribeArgs, TaskDetailListSchema,
-                               TaskDetailSchema, TaskFilterArgs, TaskInstancesArgs, TaskInstancesSchema, TaskListArgs,
-                               TaskListSchema, TaskNumSchema)
+from app.tasks.schemas import (ExpandSchema, IdempotencyHeaders, ShrinkAllSchema, ShrinkSchema, TaskCancelSchema,
+                               TaskDescribeArgs, TaskDetailListSchema, TaskDetailSchema, TaskFilterArgs,
+                               TaskInstancesArgs, TaskInstancesSchema, TaskListArgs, TaskListSchema, TaskNumSchema)
 
 blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling tasks: expand and shrink clusters")
 
@@ -33,6 +33,15 @@ def shrink(body, headers):
 def shrink_all(body):
     """Remove every live machine of a cluster; `data` is the task id."""
     return ok(service.shrink(body, all_instances=True))
+
+
+@blp.route("/task/cancel", methods=["POST"])
+@blp.arguments(TaskCancelSchema)
+@blp.response(200, envelope_schema("TaskCancelEnvelope", TaskDetailSchema))
+def task_cancel(body):
+    """Stop an unfinished task: no new batch starts; machines already created stay in the cluster.
+    404 for another organisation's task, 409 when it already finished."""
+    return ok(service.detail(service.cancel(body["task_id"]), batches=False))
 
 
 @blp.route("/task/list", methods=["GET"])
