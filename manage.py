@@ -2,6 +2,7 @@
 """BridgX-Py command line: run the embedded service, manage users and tokens, run the emulator."""
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import signal
@@ -250,8 +251,9 @@ def _with_app(command: click.Command) -> click.Command:
     def wrapped(*args, **kwargs):
         with make_app().app_context():
             return callback(*args, **kwargs)
-    command.callback = wrapped
-    return command
+    wrapped_command = copy.copy(command)  # the command in app/ stays usable inside another app's context
+    wrapped_command.callback = wrapped
+    return wrapped_command
 
 
 def _register() -> None:
