@@ -88,6 +88,13 @@ class Stack:
                         BRIDGX_SECRET_KEY=secrets.token_urlsafe(40), BRIDGX_ENCRYPTION_KEY=Fernet.generate_key().decode(),
                         BRIDGX_RECONCILE_SECONDS=str(reconcile), BRIDGX_SCALE_STALE_SECONDS="10",
                         BRIDGX_SCALE_HEARTBEAT_SECONDS="2", BRIDGX_VERIFY_ACCOUNTS="0", BRIDGX_SCALE_READY_TIMEOUT="120")
+        try:
+            self._boot()
+        except BaseException:
+            self.close()  # never leave a process behind
+            raise
+
+    def _boot(self):
         self.start("sim", [sys.executable, "-m", "cloudsim", "--port", str(self.sim_port), "--credentials",
                            f"{KEY}:{SECRET}", "--boot-seconds", "3"])
         subprocess.run([sys.executable, "manage.py", "migrate"], cwd=ROOT, env=self.env, check=True,

@@ -11,6 +11,7 @@ at first use by the same rule.
 """
 import hashlib
 import uuid
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from alembic import op
@@ -66,8 +67,9 @@ def _store_deployment_id():
     history = (conn.execute(sa.text("SELECT COUNT(*) FROM instances")).scalar()
                or conn.execute(sa.text("SELECT COUNT(*) FROM tasks")).scalar())
     value = hashlib.sha256(secret.encode()).hexdigest()[:8] if history else uuid.uuid4().hex[:8]
-    conn.execute(sa.text("INSERT INTO deployment (id, deployment_id, created_at) VALUES (1, :v, CURRENT_TIMESTAMP)"),
-                 {"v": value})
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, like every stored time
+    conn.execute(sa.text("INSERT INTO deployment (id, deployment_id, created_at) VALUES (1, :v, :t)"),
+                 {"v": value, "t": now})
 
 
 def downgrade():
