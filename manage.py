@@ -260,11 +260,11 @@ def _with_app(command: click.Command) -> click.Command:
 def _register() -> None:
     from app.auth.cli import revoke_token_cmd, rotate_keys_cmd, set_quota_cmd
     from app.catalog.cli import refresh_catalog
-    from app.tasks.cli import expand_cmd, shrink_cmd, task_wait_cmd
+    from app.tasks.cli import expand_cmd, shrink_cmd, task_cancel_cmd, task_wait_cmd
     from app.usage.cli import usage_report
     from app.users.cli import COMMANDS as user_commands
-    for command in (expand_cmd, shrink_cmd, task_wait_cmd, set_quota_cmd, revoke_token_cmd, rotate_keys_cmd,
-                    *user_commands):
+    for command in (expand_cmd, shrink_cmd, task_wait_cmd, task_cancel_cmd, set_quota_cmd, revoke_token_cmd,
+                    rotate_keys_cmd, *user_commands):
         cli.add_command(_with_app(command))
     cli.add_command(refresh_catalog)  # these two make their own app
     cli.add_command(usage_report)

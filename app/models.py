@@ -3,7 +3,8 @@ from app.accounts.models import CloudAccount  # noqa: F401
 from app.auth.models import ApiToken, LoginThrottle, Organization, OrgQuota, User  # noqa: F401
 from app.clusters.models import Cluster  # noqa: F401
 from app.instances.models import Instance  # noqa: F401
-from app.tasks.models import Task, TaskBatch  # noqa: F401
+from app.tasks.models import IdempotencyKey, ReconcileMark, Task, TaskBatch  # noqa: F401
+from app.core.deployment import Deployment  # noqa: F401
 from app.catalog.models import CatalogEntry  # noqa: F401
 from app.network.models import SecurityGroup, SecurityGroupRule, Subnet, Vpc  # noqa: F401
 from app.custom.models import CustomMachine  # noqa: F401

@@ -20,10 +20,13 @@ class Dispatcher:
     """The WSGI app: hands each request to the first face that recognises it."""
 
     def __init__(self, sim):
+        self.sim = sim
         self.faces = [face(sim) for face in FACES]
 
     def __call__(self, environ, start_response):
         request = Request(environ)
+        if request.path.startswith("/_sim/"):
+            return control(self.sim, request)(environ, start_response)
         for face in self.faces:
             if face.matches(request):
                 response = face.handle(request)
@@ -33,6 +36,37 @@ class Dispatcher:
                                             "faces": [f.provider for f in self.faces]}),
                                 status=400, content_type="application/json")
         return response(environ, start_response)
+
+
+def _json(body, status=200) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def control(sim, request: Request) -> Response:
+    """The control endpoint, for running fault scenarios by hand (no authentication: a local tool).
+
+    GET /_sim/faults → the knobs; POST /_sim/faults {knob: value, ...} → changes those knobs
+    (see cloudsim/faults.py for the shapes) and answers with all of them; 400 names the bad knob.
+    GET /_sim/instances[?include_deleted=1&tag=key=value] → the inventory (the oracle for counts).
+    """
+    from . import faults
+    if request.path == "/_sim/faults":
+        if request.method == "POST":
+            try:
+                sim.configure(**faults.parse(request.get_json(force=True, silent=True)))
+            except ValueError as exc:
+                return _json({"error": str(exc)}, 400)
+        elif request.method != "GET":
+            return _json({"error": "GET or POST"}, 405)
+        return _json(faults.dump(sim.knobs()))
+    if request.path == "/_sim/instances" and request.method == "GET":
+        tags = dict(t.split("=", 1) for t in request.args.getlist("tag") if "=" in t) or None
+        found = sim.instances(tags=tags, include_deleted=request.args.get("include_deleted") in ("1", "true"))
+        return _json({"count": len(found), "instances": [
+            {"instance_id": i.instance_id, "provider": i.provider, "region": i.region, "status": i.status,
+             "tags": i.tags, "created_at": i.created_at, "deleted_at": i.deleted_at} for i in found]})
+    return _json({"error": f"no control route {request.method} {request.path}",
+                  "routes": ["GET|POST /_sim/faults", "GET /_sim/instances"]}, 404)
 
 
 class SimServer:

@@ -94,6 +94,17 @@ class CloudSim:
             if quota is not None:
                 self.cloud.quota = dict(quota)
 
+    def knobs(self) -> dict:
+        """The fault knobs as configured now (the names `configure` takes)."""
+        with self._lock:
+            out = {"error_rate": self._error_rate, "throttle_rate": self._throttle_rate,
+                   "lost_reply_rate": self._lost_reply_rate, "latency": dict(self._latency),
+                   "rates": dict(self._rates)}
+        with self.cloud._lock:
+            out.update(boot_seconds=self.cloud.boot_seconds, capacity=dict(self.cloud.capacity),
+                       quota=dict(self.cloud.quota))
+        return out
+
     @property
     def credentials(self) -> dict:
         with self._lock:

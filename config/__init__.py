@@ -28,6 +28,17 @@ def env_bool(name: str, default: bool) -> bool:
     return str(env(name, "1" if default else "0")).lower() in ("1", "true", "yes", "on")
 
 
+def engine_options(url: str | None, timeout: float) -> dict:
+    """SQLAlchemy engine options: pre-ping, a bounded wait for a pooled connection, and (PyMySQL)
+    connect/read/write timeouts so a frozen server raises instead of blocking forever."""
+    options = {"pool_pre_ping": True}
+    if url and url.startswith("mysql"):
+        options["pool_timeout"] = timeout
+        options["connect_args"] = {"connect_timeout": max(1, int(min(timeout, 5))),
+                                   "read_timeout": max(1, int(timeout)), "write_timeout": max(1, int(timeout))}
+    return options
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot start a safe service."""
 
@@ -38,7 +49,11 @@ class BaseConfig:
         self.TIMEZONE = env("TIMEZONE", "Asia/Shanghai")
         self.TOKEN_TTL_SECONDS = env_int("TOKEN_TTL_SECONDS", 12 * 3600)
         self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL")
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # A hung database or broker must not hang a request: every call gives up after these.
+        self.DB_TIMEOUT_SECONDS = env_float("DB_TIMEOUT_SECONDS", 10.0)
+        self.BROKER_TIMEOUT_SECONDS = env_float("BROKER_TIMEOUT_SECONDS", 5.0)
+        self.HEALTH_TIMEOUT_SECONDS = env_float("HEALTH_TIMEOUT_SECONDS", 3.0)
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(env("DATABASE_URL"), self.DB_TIMEOUT_SECONDS)
         self.CELERY_BROKER_URL = env("BROKER_URL")
         self.CELERY_RESULT_BACKEND = env("RESULT_BACKEND")
         self.REDIS_URL = env("REDIS_URL")  # shared rate limiter budget across worker processes
@@ -143,6 +158,7 @@ class TestConfig(BaseConfig):
         self.HOME = Path(home)
         self.TESTING = True
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("BRIDGX_TEST_DATABASE_URL") or f"sqlite:///{home / 'test.sqlite'}"
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI, self.DB_TIMEOUT_SECONDS)
         redis_url = os.environ.get("BRIDGX_TEST_REDIS_URL")
         self.REDIS_URL = redis_url
         self.CELERY_BROKER_URL = redis_url or f"bxsqla+sqlite:///{home / 'broker.sqlite'}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
-from workers import sqla_transport  # noqa: F401 - registers the bxsqla:// broker scheme
+from workers import redis_transport, sqla_transport  # noqa: F401 - register broker schemes (see each)
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -30,7 +30,13 @@ def celery_init_app(app: Flask) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options=transport_options(conf["CELERY_BROKER_URL"]),
+        broker_transport_options=transport_options(conf["CELERY_BROKER_URL"], conf["BROKER_TIMEOUT_SECONDS"]),
+        # Publishing (an API request handing a task over) gives up after about two socket
+        # timeouts when the broker hangs; the request still answers and the resumer starts the task.
+        broker_connection_timeout=conf["BROKER_TIMEOUT_SECONDS"],
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+        redis_socket_timeout=conf["BROKER_TIMEOUT_SECONDS"],
+        redis_socket_connect_timeout=conf["BROKER_TIMEOUT_SECONDS"],
         task_always_eager=conf["EAGER_TASKS"],
         timezone="UTC",
         imports=("workers.tasks", "workers.network_tasks"),
@@ -41,10 +47,13 @@ def celery_init_app(app: Flask) -> Celery:
     return celery
 
 
-def transport_options(broker_url: str) -> dict:
+def transport_options(broker_url: str, timeout: float = 5.0) -> dict:
     if broker_url.startswith("redis"):
-        # An unacknowledged message comes back after this long if its worker vanished.
-        return {"visibility_timeout": 3600}
+        # An unacknowledged message comes back after this long if its worker vanished. Socket
+        # timeouts turn a frozen Redis into an error instead of a hang (the worker's blocking
+        # reads wait 1 s at a time, well inside them).
+        return {"visibility_timeout": 3600, "socket_timeout": timeout, "socket_connect_timeout": timeout,
+                "health_check_interval": 10}
     return {}  # the SQLAlchemy transport passes options to create_engine; it polls every second
 
 

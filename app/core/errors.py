@@ -129,6 +129,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
+        from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+        if isinstance(err, PoolTimeout) or (isinstance(err, DBAPIError) and err.connection_invalidated) or \
+                type(err).__name__ == "OperationalError":
+            # The database is down or frozen (the driver's timeouts fired): say so, retryable.
+            log.warning("database unavailable: %s", type(getattr(err, "orig", None) or err).__name__)
+            resp = envelope(503, "unavailable", {"database": "unavailable, retry later"})
+            resp.headers["Retry-After"] = "5"
+            return resp
         log.exception("unhandled error")
         return envelope(500, "internal_error")
 

@@ -1,3 +1,6 @@
+import threading
+import time
+
 from flask import current_app
 from marshmallow import Schema, fields
 from sqlalchemy import text
@@ -19,16 +22,38 @@ class HealthSchema(Schema):
 @blp.doc(security=[])
 def healthz():
     """200 once the API, the database and the broker are usable; 503 naming what is not."""
-    status = {"database": "ok", "broker": "ok"}
-    try:
-        db.session.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
-        status["database"] = f"unavailable: {type(exc).__name__}"
-    try:
-        celery = current_app.extensions["celery"]
+    timeout = current_app.config["HEALTH_TIMEOUT_SECONDS"]
+    engine, celery = db.engine, current_app.extensions["celery"]
+
+    def database():
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def broker():
         with celery.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=3)
-    except Exception as exc:  # noqa: BLE001
-        status["broker"] = f"unavailable: {type(exc).__name__}"
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+
+    # Both probes at once, each in its own thread: a frozen server costs at most `timeout`.
+    probes = {name: _Probe(fn) for name, fn in (("database", database), ("broker", broker))}
+    deadline = time.monotonic() + timeout
+    status = {name: probe.result(timeout, deadline) for name, probe in probes.items()}
     ok = all(v == "ok" for v in status.values())
     return envelope(200 if ok else 503, "success" if ok else "unavailable", status)
+
+
+class _Probe(threading.Thread):
+    def __init__(self, fn):
+        super().__init__(daemon=True, name="healthz-probe")
+        self.fn, self.outcome = fn, None
+        self.start()
+
+    def run(self):
+        try:
+            self.fn()
+            self.outcome = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            self.outcome = f"unavailable: {type(exc).__name__}"
+
+    def result(self, timeout: float, deadline: float) -> str:
+        self.join(max(0.0, deadline - time.monotonic()))
+        return self.outcome or f"unavailable: no answer within {timeout:g}s"

@@ -49,3 +49,6 @@ class Instance(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     running_at = mapped_column(UTCDateTime, nullable=True)
     deleted_at = mapped_column(UTCDateTime, nullable=True, index=True)
+    # The last time the reconciler saw the cloud running it: a machine that vanishes from the
+    # cloud is billed until then, not until the pass that noticed.
+    last_seen_at = mapped_column(UTCDateTime, nullable=True)

@@ -92,3 +92,17 @@ def task_wait_cmd(task_id, username):
     _act_as(username)
     info = wait_for(task_id)
     click.echo(f"task {task_id} {info['task_status']}: {info['success_num']}/{info['total_num']}")
+
+
+@click.command("task-cancel")
+@click.argument("task_id", type=int)
+@click.option("--username", default="admin", show_default=True, help="Act as this user (its organisation).")
+def task_cancel_cmd(task_id, username):
+    """Stop an unfinished task: no new batch starts; machines already created stay in the cluster."""
+    from app.tasks import service
+    _act_as(username)
+    try:
+        task = service.cancel(task_id)
+    except AppError as exc:
+        raise click.ClickException(f"{exc.msg}: {exc.detail}")
+    click.echo(f"task {task_id} cancel requested ({task.status}); machines already created stay in the cluster")

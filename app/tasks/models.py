@@ -38,6 +38,14 @@ class Task(db.Model):
     holder: Mapped[str | None] = mapped_column(String(128), nullable=True)
     heartbeat_at = mapped_column(UTCDateTime, nullable=True)
     runs: Mapped[int] = mapped_column(Integer, default=0)
+    # A durable cancel request (task/cancel); the engine checks it between batches.
+    cancel_requested_at = mapped_column(UTCDateTime, nullable=True)
+    cancel_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What an operator sees while the task runs (task/describe): the latest cloud error, why the
+    # task is waiting (a cloud outage) or None, and when it last made progress.
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    waiting_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_progress_at = mapped_column(UTCDateTime, nullable=True)
 
 
 class TaskBatch(db.Model):
@@ -54,5 +62,35 @@ class TaskBatch(db.Model):
     state: Mapped[str] = mapped_column(String(16), default="PENDING")
     instance_ids = mapped_column(JSON, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
+    # When the create call was first sent (a lower bound of the cloud's accept time; survives a crash).
+    requested_at = mapped_column(UTCDateTime, nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class ReconcileMark(db.Model):
+    """Evidence for a destructive reconciler decision, kept across passes and restarts: a machine
+    is deleted (or its row marked deleted) only when a later pass sees the same thing again."""
+
+    __tablename__ = "reconcile_marks"
+    __table_args__ = (UniqueConstraint("cluster_id", "instance_id", "kind", name="uq_mark_cluster_instance_kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(Integer, index=True)
+    instance_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # unknown / zombie / gone
+    first_seen_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class IdempotencyKey(db.Model):
+    """An `Idempotency-Key` header of cluster/expand or cluster/shrink: the same key (within an
+    organisation) answers with the task the first request started."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("org_id", "key", name="uq_idempotency_org_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    cluster_id: Mapped[int] = mapped_column(Integer)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -1,4 +1,4 @@
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from app.core.ids import Id
 from app.core.paging import PageArgs, PagerSchema
@@ -15,6 +15,18 @@ def _ipv4(value: str) -> None:
         ipaddress.IPv4Address(value)
     except ValueError:
         raise ValidationError("not an IPv4 address")
+
+
+class IdempotencyHeaders(Schema):
+    """`Idempotency-Key`: a retried request with the same key (within the organisation) answers
+    with the task the first one started instead of starting another."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    idempotency_key = fields.String(data_key="Idempotency-Key", validate=[
+        validate.Length(min=1, max=128),
+        validate.Regexp(r"^[\x21-\x7e]+$", error="printable ASCII without spaces, at most 128 characters")])
 
 
 class ExpandSchema(Schema):
@@ -51,6 +63,10 @@ class TaskListArgs(PageArgs):
 
 
 class TaskDescribeArgs(Schema):
+    task_id = Id(required=True)
+
+
+class TaskCancelSchema(Schema):
     task_id = Id(required=True)
 
 
@@ -122,6 +138,12 @@ class TaskDetailSchema(Schema):
     expect_instance_count = fields.Integer()
     create_at = fields.String()
     create_by = fields.String()
+    last_error = fields.String(metadata={"description": "The latest cloud error this task met (\"\" if none)."})
+    last_progress_at = fields.String(metadata={"description": "When a machine was last created, ready or deleted."})
+    waiting = fields.Boolean(metadata={"description": "True while the task waits out a cloud outage or throttling."})
+    waiting_reason = fields.String()
+    cancel_requested_at = fields.String()
+    cancel_by = fields.String()
     batches = fields.List(fields.Nested(BatchSchema))
 
 

@@ -15,10 +15,10 @@ from app.core.paging import paginate
 from app.core.tenancy import org_id, principal
 from app.core.timefmt import fmt
 from app.extensions import db
-from app.instances.models import DELETING, LIVE, PENDING, Instance
+from app.instances.models import DELETING, LIVE, PENDING, RUNNING, Instance
 from app.instances.service import startup_seconds
 from app.tasks import quota
-from app.tasks.models import EXPAND, FINISHED, INIT, SHRINK, Task, TaskBatch
+from app.tasks.models import EXPAND, FAILED, FINISHED, INIT, SHRINK, IdempotencyKey, Task, TaskBatch
 
 log = logging.getLogger(__name__)
 
@@ -53,49 +53,92 @@ def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) ->
     return task
 
 
-def expand(body: dict) -> int:
-    # The quota check locks the organisation, then counts: its reads must not come from a snapshot
-    # taken earlier in the request (MySQL's repeatable read), so the authentication's read ends here.
-    db.session.commit()
-    with transaction():
-        quota.check_expand(org_id(), body["count"])
-        cluster = _cluster(body["cluster_name"])
-        task = _new_task(cluster, EXPAND, body["task_name"], body["count"])
+def _replayed(key: str | None, action: str, cluster: Cluster) -> int | None:
+    """The task an earlier request with this Idempotency-Key started, if any."""
+    if not key:
+        return None
+    row = db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.org_id == cluster.org_id,
+                                                         IdempotencyKey.key == key))
+    if row is None:
+        return None
+    if row.action != action or row.cluster_id != cluster.id:
+        raise Conflict({"Idempotency-Key": f"already used for a different request (task {row.task_id})"})
+    log.info("Idempotency-Key replay: task %s answered again", row.task_id)
+    return row.task_id
+
+
+def _remember(key: str | None, task: Task) -> None:
+    if key:
+        db.session.add(IdempotencyKey(org_id=task.org_id, key=key, task_id=task.id, action=task.action,
+                                      cluster_id=task.cluster_id))
+        db.session.flush()
+
+
+def _accept(key: str | None, action: str, cluster: Cluster, create) -> int:
+    """Run `create` (which opens the task) once per idempotency key; a concurrent retry that lost
+    the race answers with the winner's task."""
+    found = _replayed(key, action, cluster)
+    if found:
+        return found
+    try:
+        with transaction():
+            task = create()
+            _remember(key, task)
+    except (Conflict, IntegrityError):
+        db.session.rollback()
+        found = _replayed(key, action, cluster)
+        if found:
+            return found
+        raise
     _enqueue(task.id)
     return task.id
 
 
-def shrink(body: dict, all_instances: bool = False) -> int:
+def expand(body: dict, idempotency_key: str | None = None) -> int:
+    # The quota check locks the organisation, then counts: its reads must not come from a snapshot
+    # taken earlier in the request (MySQL's repeatable read), so the authentication's read ends here.
+    db.session.commit()
+    cluster = _cluster(body["cluster_name"])
+
+    def create() -> Task:
+        quota.check_expand(org_id(), body["count"])
+        return _new_task(cluster, EXPAND, body["task_name"], body["count"])
+    return _accept(idempotency_key, EXPAND, cluster, create)
+
+
+def shrink(body: dict, all_instances: bool = False, idempotency_key: str | None = None) -> int:
     """Choose the machines now (deterministically), mark them, then let a worker delete them.
 
     By IPs: each must be a live machine of the cluster (inner IP), else 400 listing the unknown
     ones. By count: not-yet-running machines go first, then the newest; ties by id, newest first.
     """
     cluster = _cluster(body["cluster_name"])
-    with transaction():
-        live = select(Instance).where(Instance.cluster_id == cluster.id, Instance.status.in_((PENDING, "Running")))
-        if all_instances:
-            victims = db.session.scalars(live).all()
-            if not victims:
-                raise ParamInvalid("cluster_name", "the cluster has no live instances")
-        elif body.get("ips"):
-            ips = body["ips"]
-            victims = db.session.scalars(live.where(Instance.ip_inner.in_(ips))).all()
-            unknown = sorted(set(ips) - {v.ip_inner for v in victims})
-            if unknown:
-                raise ParamInvalid("ips", "not live instances of this cluster: " + ", ".join(unknown))
-        else:
-            count = body["count"]
-            order = (Instance.status != PENDING, Instance.created_at.desc(), Instance.id.desc())
-            victims = db.session.scalars(live.order_by(*order).limit(count)).all()
-            if len(victims) < count:
-                raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances")
-        name = body.get("task_name") or "shrink_all"
-        task = _new_task(cluster, SHRINK, name, len(victims), ips=body.get("ips"))
-        db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]))
-                           .values(status=DELETING, delete_task_id=task.id))
-    _enqueue(task.id)
-    return task.id
+    return _accept(idempotency_key, SHRINK, cluster, lambda: _choose_and_mark(cluster, body, all_instances))
+
+
+def _choose_and_mark(cluster: Cluster, body: dict, all_instances: bool) -> Task:
+    live = select(Instance).where(Instance.cluster_id == cluster.id, Instance.status.in_((PENDING, "Running")))
+    if all_instances:
+        victims = db.session.scalars(live).all()
+        if not victims:
+            raise ParamInvalid("cluster_name", "the cluster has no live instances")
+    elif body.get("ips"):
+        ips = body["ips"]
+        victims = db.session.scalars(live.where(Instance.ip_inner.in_(ips))).all()
+        unknown = sorted(set(ips) - {v.ip_inner for v in victims})
+        if unknown:
+            raise ParamInvalid("ips", "not live instances of this cluster: " + ", ".join(unknown))
+    else:
+        count = body["count"]
+        order = (Instance.status != PENDING, Instance.created_at.desc(), Instance.id.desc())
+        victims = db.session.scalars(live.order_by(*order).limit(count)).all()
+        if len(victims) < count:
+            raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances")
+    name = body.get("task_name") or "shrink_all"
+    task = _new_task(cluster, SHRINK, name, len(victims), ips=body.get("ips"))
+    db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]))
+                       .values(status=DELETING, delete_task_id=task.id))
+    return task
 
 
 def _enqueue(task_id: int) -> None:
@@ -106,6 +149,41 @@ def _enqueue(task_id: int) -> None:
         run_scaling_task.delay(task_id)
     except Exception:  # noqa: BLE001 - the resumer is the safety net
         log.exception("could not enqueue task %s; the resumer will start it", task_id)
+
+
+def cancel(task_id: int) -> Task:
+    """Ask an unfinished task to stop (a durable column the engine reads between batches).
+
+    Machines already created stay in the cluster (running, billed, listed); a shrink's machines
+    not yet deleted go back to the inventory. A task no worker has claimed yet closes here.
+    Asking twice is harmless; a finished task is a 409.
+    """
+    task = get(task_id)
+    if task.status in FINISHED:
+        raise Conflict({"task_id": f"task {task.id} already finished ({task.status})"})
+    who = principal().username
+    with transaction():
+        db.session.execute(update(Task).where(Task.id == task.id, Task.lock_cluster_id.is_not(None),
+                                              Task.cancel_requested_at.is_(None))
+                           .values(cancel_requested_at=utcnow(), cancel_by=who))
+        closed = db.session.execute(update(Task).where(
+            Task.id == task.id, Task.lock_cluster_id.is_not(None), Task.holder.is_(None), Task.status == INIT)
+            .values(status=FAILED, fail_reason=f"cancelled by {who} before it started", success_num=0,
+                    fail_num=Task.count, finished_at=utcnow(), lock_cluster_id=None)).rowcount
+        if closed and task.action == SHRINK:
+            scope = (Instance.delete_task_id == task.id, Instance.status == DELETING)
+            db.session.execute(update(Instance).where(*scope, Instance.ip_inner.is_(None))
+                               .values(status=PENDING, delete_task_id=None))
+            db.session.execute(update(Instance).where(*scope).values(status=RUNNING, delete_task_id=None))
+        if closed:
+            task.after_count = db.session.scalar(select(func.count()).where(
+                Instance.cluster_id == task.cluster_id, Instance.status.in_(LIVE)))
+    db.session.refresh(task)
+    if task.cancel_requested_at is None:  # it finished in the meantime
+        raise Conflict({"task_id": f"task {task.id} already finished ({task.status})"})
+    log.warning("task %s (cluster %s) cancel requested by %s%s", task.id, task.cluster_id, who,
+                "; closed before any worker started it" if closed else "")
+    return task
 
 
 # ---------------------------------------------------------------- queries
@@ -177,6 +255,10 @@ def detail(task: Task, cluster_name: str | None = None, batches: bool = True) ->
         "elapsed_seconds": round((end - task.started_at).total_seconds(), 3) if task.started_at else None,
         "before_instance_count": task.before_count, "after_instance_count": task.after_count,
         "expect_instance_count": task.expect_count, "create_at": fmt(task.created_at), "create_by": task.create_by,
+        "last_error": task.last_error or "", "last_progress_at": fmt(task.last_progress_at),
+        "waiting": bool(task.waiting_reason) and running,
+        "waiting_reason": (task.waiting_reason or "") if running else "",
+        "cancel_requested_at": fmt(task.cancel_requested_at), "cancel_by": task.cancel_by or "",
     }
     if batches:
         rows = db.session.scalars(select(TaskBatch).where(TaskBatch.task_id == task.id).order_by(TaskBatch.idx))
@@ -196,6 +278,14 @@ def instances_page(args: dict) -> dict:
                                "status": i.status, "create_at": fmt(i.created_at), "running_at": fmt(i.running_at),
                                "deleted_at": fmt(i.deleted_at), "startup_time": startup_seconds(i)}
                               for i in rows], "pager": pager}
+
+
+def outcome(task_id: int) -> tuple[str, str]:
+    """(status, one line) of a task, for the worker's Celery result (worker side: no tenancy)."""
+    db.session.expire_all()
+    task = db.session.get(Task, task_id)
+    line = f"task {task.id} {task.status}: {task.success_num} of {task.count}"
+    return task.status, line + (f"; {task.fail_reason}" if task.fail_reason else "")
 
 
 def count_tasks() -> int:

@@ -1,28 +1,32 @@
 from app.core.api import Blueprint, IntEnvelope, envelope_schema, ok
 from app.tasks import service
-from app.tasks.schemas import (ExpandSchema, ShrinkAllSchema, ShrinkSchema, TaskDescribeArgs, TaskDetailListSchema,
-                               TaskDetailSchema, TaskFilterArgs, TaskInstancesArgs, TaskInstancesSchema, TaskListArgs,
-                               TaskListSchema, TaskNumSchema)
+from app.tasks.schemas import (ExpandSchema, IdempotencyHeaders, ShrinkAllSchema, ShrinkSchema, TaskCancelSchema,
+                               TaskDescribeArgs, TaskDetailListSchema, TaskDetailSchema, TaskFilterArgs,
+                               TaskInstancesArgs, TaskInstancesSchema, TaskListArgs, TaskListSchema, TaskNumSchema)
 
 blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling tasks: expand and shrink clusters")
 
 
 @blp.route("/cluster/expand", methods=["POST"])
 @blp.arguments(ExpandSchema)
+@blp.arguments(IdempotencyHeaders, location="headers")
 @blp.response(200, IntEnvelope)
 @blp.alt_response(403, description="quota_exceeded: `data` names the organisation limit, its value and the usage")
-def expand(body):
+def expand(body, headers):
     """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task;
-    403 `quota_exceeded` past an organisation quota (machines per task, live machines, tasks in flight)."""
-    return ok(service.expand(body))
+    403 `quota_exceeded` past an organisation quota (machines per task, live machines, tasks in flight).
+    With an `Idempotency-Key` header, a retry answers with the first request's task."""
+    return ok(service.expand(body, headers.get("idempotency_key")))
 
 
 @blp.route("/cluster/shrink", methods=["POST"])
 @blp.arguments(ShrinkSchema)
+@blp.arguments(IdempotencyHeaders, location="headers")
 @blp.response(200, IntEnvelope)
-def shrink(body):
-    """Remove machines by inner `ips`, or `count` of them (pending first, then newest); `data` is the task id."""
-    return ok(service.shrink(body))
+def shrink(body, headers):
+    """Remove machines by inner `ips`, or `count` of them (pending first, then newest); `data` is the task id.
+    With an `Idempotency-Key` header, a retry answers with the first request's task."""
+    return ok(service.shrink(body, idempotency_key=headers.get("idempotency_key")))
 
 
 @blp.route("/cluster/shrink_all", methods=["POST"])
@@ -31,6 +35,15 @@ def shrink(body):
 def shrink_all(body):
     """Remove every live machine of a cluster; `data` is the task id."""
     return ok(service.shrink(body, all_instances=True))
+
+
+@blp.route("/task/cancel", methods=["POST"])
+@blp.arguments(TaskCancelSchema)
+@blp.response(200, envelope_schema("TaskCancelEnvelope", TaskDetailSchema))
+def task_cancel(body):
+    """Stop an unfinished task: no new batch starts; machines already created stay in the cluster.
+    404 for another organisation's task, 409 when it already finished."""
+    return ok(service.detail(service.cancel(body["task_id"]), batches=False))
 
 
 @blp.route("/task/list", methods=["GET"])

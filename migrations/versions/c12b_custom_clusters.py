@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import app.core.db  # noqa: F401 - custom column types
 
 revision = 'c12b'
-down_revision = '0001'
+down_revision = 'e16a'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,127 @@
+"""The fault knobs in JSON form: one table shared by the `cloudsim` flags and `POST /_sim/faults`.
+
+A knob is a `Knob(name, parse, dump, help)`: `parse` turns the JSON value into what
+`CloudSim.configure(name=...)` takes (raising ValueError with a reason), `dump` turns the
+configured value back into JSON. To add a knob (a zone stock-out, dying machines, ...): give
+`CloudSim.configure` the keyword, then add one `Knob` to `KNOBS` — the flag `--faults`, the
+endpoint and `GET /_sim/faults` pick it up.
+
+JSON shapes:
+  error_rate, throttle_rate, lost_reply_rate: a fraction 0..1
+  boot_seconds: seconds
+  latency: seconds, or {"create": 2.0, "*": 0.01, "AlibabaCloud:describe": 0.5}   (slow replies)
+  rates: calls/second, keyed like latency
+  capacity: [{"provider": "AlibabaCloud", "zone": "cn-qingdao-b", "instance_type": "ecs.g6.large", "max": 250}]
+  quota: [{"provider": "AlibabaCloud", "region": "cn-qingdao", "max": 100}]   (region optional)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+OPS = ("create", "describe", "delete", "other", "*")
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    parse: Callable[[Any], Any]
+    dump: Callable[[Any], Any]
+    help: str
+
+
+def _fraction(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError("must be a number from 0 to 1")
+    return float(value)
+
+
+def _seconds(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError("must be a number of seconds >= 0")
+    return float(value)
+
+
+def _per_op(value):
+    if not isinstance(value, dict):
+        return _seconds(value)
+    out = {}
+    for key, number in value.items():
+        provider, sep, op = str(key).rpartition(":")
+        if op not in OPS:
+            raise ValueError(f"unknown op class {op!r} (one of {', '.join(OPS)})")
+        out[(provider, op) if sep else op] = _seconds(number)
+    return out
+
+
+def _dump_per_op(table: dict):
+    return {(f"{k[0]}:{k[1]}" if isinstance(k, tuple) else k): v for k, v in table.items()}
+
+
+def _limit(entry, fields: tuple, optional: tuple = ()):
+    if not isinstance(entry, dict):
+        raise ValueError("each entry must be an object")
+    missing = [f for f in fields + ("max",) if f not in entry]
+    if missing:
+        raise ValueError("an entry lacks " + ", ".join(missing))
+    unknown = set(entry) - set(fields + optional + ("max",))
+    if unknown:
+        raise ValueError("unknown fields " + ", ".join(sorted(unknown)))
+    if isinstance(entry["max"], bool) or not isinstance(entry["max"], int) or entry["max"] < 0:
+        raise ValueError("max must be an integer >= 0")
+    return entry["max"]
+
+
+def _capacity(value):
+    if not isinstance(value, list):
+        raise ValueError("must be a list of {provider, zone, instance_type, max}")
+    out = {}
+    for e in value:
+        n = _limit(e, ("provider", "zone", "instance_type"))
+        out[(e["provider"], e["zone"], e["instance_type"])] = n
+    return out
+
+
+def _quota(value):
+    if not isinstance(value, list):
+        raise ValueError("must be a list of {provider, region?, max}")
+    out = {}
+    for e in value:
+        n = _limit(e, ("provider",), ("region",))
+        out[(e["provider"], e["region"]) if e.get("region") else e["provider"]] = n
+    return out
+
+
+KNOBS = {k.name: k for k in (
+    Knob("error_rate", _fraction, float, "fraction of calls answered with a transient 5xx"),
+    Knob("throttle_rate", _fraction, float, "fraction of calls answered with the throttling error"),
+    Knob("lost_reply_rate", _fraction, float, "fraction of successful calls whose reply is lost (effect kept)"),
+    Knob("boot_seconds", _seconds, float, "pending -> running delay"),
+    Knob("latency", _per_op, _dump_per_op, "seconds per call (slow replies), per op class"),
+    Knob("rates", _per_op, _dump_per_op, "calls/second per key, region and op class"),
+    Knob("capacity", _capacity, lambda t: [{"provider": p, "zone": z, "instance_type": i, "max": n}
+                                           for (p, z, i), n in t.items()], "live machines per zone and type"),
+    Knob("quota", _quota, lambda t: [dict(({"provider": k[0], "region": k[1]} if isinstance(k, tuple)
+                                           else {"provider": k}), max=n) for k, n in t.items()],
+         "live machines per provider (and region)"),
+)}
+
+
+def parse(payload: dict) -> dict:
+    """JSON knobs → `CloudSim.configure` keywords; ValueError naming the knob and the reason."""
+    if not isinstance(payload, dict):
+        raise ValueError("the body must be a JSON object of knobs: " + ", ".join(KNOBS))
+    out = {}
+    for name, value in payload.items():
+        if name not in KNOBS:
+            raise ValueError(f"unknown knob {name!r} (one of {', '.join(KNOBS)})")
+        try:
+            out[name] = KNOBS[name].parse(value)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return out
+
+
+def dump(knobs: dict) -> dict:
+    """`CloudSim.knobs()` → JSON."""
+    return {name: KNOBS[name].dump(value) for name, value in knobs.items() if name in KNOBS}
