@@ -17,15 +17,99 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_app():
-    from app import create_app
+    """The app for a command, or a one-line error (bad configuration, unreachable database)."""
     from config import ConfigError
     try:
+        from app import create_app
         return create_app()
     except ConfigError as exc:
         raise click.ClickException(str(exc))
 
 
-@click.group()
+def app_with_schema():
+    """The app, with its database at the latest schema: the embedded config migrates on the spot
+    (a fresh BRIDGX_HOME just works); elsewhere a missing schema is a one-line error."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+    app = make_app()
+    with app.app_context():
+        from app.extensions import db
+        try:
+            tables = set(inspect(db.engine).get_table_names())
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"cannot reach the database: {type(exc).__name__}: "
+                                       f"{str(exc.orig if getattr(exc, 'orig', None) else exc)[:200]}")
+        if "users" not in tables:
+            if os.environ.get("BRIDGX_CONFIG", "embedded") != "embedded":
+                raise click.ClickException("the database has no schema yet: run `python manage.py migrate` first")
+            _migrate(app)
+            click.echo("applied the database migrations (fresh BRIDGX_HOME)", err=True)
+    return app
+
+
+def _migrate(app) -> None:
+    import logging
+
+    from flask_migrate import upgrade
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    upgrade(directory=app.extensions["migrate"].directory)
+    root.handlers[:], root.level = handlers, level  # alembic's fileConfig must not replace our logging
+
+
+class LazyGroup(click.Group):
+    """Commands defined in app/ are imported only when run: `--help` and the commands that need
+    no app start in a fraction of a second."""
+
+    LAZY = {  # name → (module:attribute, one-line help, needs an app context)
+        "expand": ("app.tasks.cli:expand_cmd", "Add machines to a cluster.", True),
+        "shrink": ("app.tasks.cli:shrink_cmd", "Remove machines from a cluster.", True),
+        "task-wait": ("app.tasks.cli:task_wait_cmd", "Follow a running task with a progress bar.", True),
+        "refresh-catalog": ("app.catalog.cli:refresh_catalog", "Refresh every cached catalogue list.", False),
+        "usage-report": ("app.usage.cli:usage_report", "Per-day, per-cluster machine-seconds.", False),
+    }
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx, name):
+        if name not in self.LAZY:
+            return super().get_command(ctx, name)
+        import importlib
+        target, _, needs_app = self.LAZY[name]
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        return _with_app(command) if needs_app else command
+
+    def format_commands(self, ctx, formatter):
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.LAZY:
+                rows.append((name, self.LAZY[name][1]))
+            else:
+                rows.append((name, super().get_command(ctx, name).get_short_help_str(formatter.width - 20)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _with_app(command: click.Command) -> click.Command:
+    """A copy of `command` that runs inside an application context and prints our errors as one line."""
+    import copy
+    callback = command.callback
+
+    def wrapped(*args, **kwargs):
+        from app.core.errors import AppError, human
+        with app_with_schema().app_context():
+            try:
+                return callback(*args, **kwargs)
+            except AppError as exc:
+                raise click.ClickException(human(exc.detail) or exc.msg)
+    command = copy.copy(command)
+    command.callback = wrapped
+    return command
+
+
+@click.group(cls=LazyGroup)
 def cli():
     """BridgX-Py control plane."""
 
@@ -43,16 +127,18 @@ def run(host, port, demo, demo_port, workers):
     _metrics_dir()
     app = make_app()
     with app.app_context():
-        _upgrade_and_bootstrap(app)
+        _upgrade_and_bootstrap(app, host, port)
     server = make_server(host, port, app, threaded=True)  # fails early if the port is taken
     sim = _start_demo(app, demo_port) if demo else None
     home = app.config["HOME"]
-    env = dict(os.environ, BRIDGX_HOME=str(home))
+    # The worker (and the beat it forks) run in their own process group: stopping `run` stops
+    # the whole group, and BRIDGX_PARENT_PID makes them stop by themselves if `run` is killed.
+    env = dict(os.environ, BRIDGX_HOME=str(home), BRIDGX_PARENT_PID=str(os.getpid()))
     concurrency = str(workers or app.config["WORKER_CONCURRENCY"])
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-B", "--pool", "threads",
          "-c", concurrency, "-l", "INFO", "-n", f"bridgx@{os.uname().nodename}",
-         "-s", str(home / "celerybeat-schedule")], cwd=ROOT, env=env)
+         "-s", str(home / "celerybeat-schedule")], cwd=ROOT, env=env, start_new_session=True)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     threading.Thread(target=_watch_worker, args=(worker, server), daemon=True).start()
     click.echo(f"BridgX-Py API on http://{host}:{port}  (OpenAPI page: http://{host}:{port}/api/docs)")
@@ -61,13 +147,33 @@ def run(host, port, demo, demo_port, workers):
     except KeyboardInterrupt:
         pass
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_group(worker, grace=STOP_GRACE_SECONDS)
         if sim is not None:
             sim.stop()
+
+
+# Ctrl-C → SIGTERM to the worker's group (warm shutdown); still there after this long → SIGKILL.
+# A task cut short resumes from its batch rows on the next start (see app/tasks/engine.py).
+STOP_GRACE_SECONDS = 6.0
+
+
+def stop_group(proc: subprocess.Popen, grace: float) -> None:
+    """Stop `proc` and every process of its group: SIGTERM, then SIGKILL after `grace` seconds."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # also a beat child still draining
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def _metrics_dir() -> None:
@@ -92,16 +198,15 @@ def _watch_worker(worker, server) -> None:
     server.shutdown()
 
 
-def _upgrade_and_bootstrap(app) -> None:
+def _upgrade_and_bootstrap(app, host: str = "127.0.0.1", port: int = 9090) -> None:
     """Apply migrations; on first run create an admin and say how to log in."""
-    from flask_migrate import upgrade
     from sqlalchemy import func, select
 
     from app.auth.models import User
     from app.auth.service import create_user
     from app.extensions import db
 
-    upgrade(directory=app.extensions["migrate"].directory)
+    _migrate(app)
     password_file = app.config["HOME"] / "admin_password"
     if db.session.scalar(select(func.count()).select_from(User)) == 0:
         password = secrets.token_urlsafe(12)
@@ -111,7 +216,8 @@ def _upgrade_and_bootstrap(app) -> None:
             f.write(password + "\n")
         click.echo(f"Created organisation 'default' and user 'admin' with password: {password}")
     if password_file.exists():
-        click.echo(f"Log in: curl -s -X POST http://127.0.0.1:9090/user/login "
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        click.echo(f"Log in: curl -s -X POST http://{shown}:{port}/user/login "
                    f"-d '{{\"username\":\"admin\",\"password\":\"'$(cat {password_file})'\"}}'")
 
 
@@ -175,14 +281,14 @@ def _start_demo(app, port: int):
 def create_user_cmd(org, username, password, admin):
     """Create a user in an organisation."""
     from app.auth.service import create_user
-    from app.core.errors import AppError
+    from app.core.errors import AppError, human
 
-    app = make_app()
+    app = app_with_schema()
     with app.app_context():
         try:
             create_user(org, username, password, admin=admin)
         except AppError as exc:
-            raise click.ClickException(str(exc.detail))
+            raise click.ClickException(human(exc.detail))
     click.echo(f"created user {username} in organisation {org}{' (admin)' if admin else ''}")
 
 
@@ -192,14 +298,14 @@ def create_user_cmd(org, username, password, admin):
 def create_token_cmd(username, name):
     """Print a long-lived API token for scripts (shown once)."""
     from app.auth.service import create_api_token
-    from app.core.errors import AppError
+    from app.core.errors import AppError, human
 
-    app = make_app()
+    app = app_with_schema()
     with app.app_context():
         try:
             click.echo(create_api_token(username, name))
         except AppError as exc:
-            raise click.ClickException(str(exc.detail))
+            raise click.ClickException(human(exc.detail))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
@@ -213,35 +319,40 @@ def cloudsim(ctx):
 @cli.command()
 def migrate():
     """Apply database migrations (production deploys run this once per release)."""
-    from flask_migrate import upgrade
     app = make_app()
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
+        _migrate(app)
     click.echo("database is at the latest revision")
 
 
-def _with_app(command: click.Command) -> click.Command:
-    """Run a command defined inside app/ within an application context."""
-    callback = command.callback
-
-    def wrapped(*args, **kwargs):
-        with make_app().app_context():
-            return callback(*args, **kwargs)
-    command.callback = wrapped
-    return command
-
-
-def _register() -> None:
-    from app.catalog.cli import refresh_catalog
-    from app.tasks.cli import expand_cmd, shrink_cmd, task_wait_cmd
-    from app.usage.cli import usage_report
-    for command in (expand_cmd, shrink_cmd, task_wait_cmd):
-        cli.add_command(_with_app(command))
-    cli.add_command(refresh_catalog)  # these two make their own app
-    cli.add_command(usage_report)
+@cli.command("gen-key")
+@click.option("--kind", type=click.Choice(["encryption", "secret"]), default="encryption", show_default=True)
+def gen_key(kind):
+    """Print a new BRIDGX_ENCRYPTION_KEY (Fernet) or BRIDGX_SECRET_KEY value."""
+    if kind == "secret":
+        click.echo(secrets.token_urlsafe(48))
+    else:
+        import base64
+        click.echo(base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 
-_register()
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
+def info(as_json):
+    """Version, deployment id, database and broker (no passwords), workers seen, tasks in flight."""
+    import json
+    from app.health.service import describe_deployment
+    app = app_with_schema()
+    with app.app_context():
+        facts = describe_deployment()
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
+        return
+    for key, value in facts.items():
+        if isinstance(value, list):
+            value = ", ".join(value) if value else "none"
+        click.echo(f"{key + ':':<18} {value}")
+
 
 if __name__ == "__main__":
     cli()

@@ -9,20 +9,23 @@ from app.extensions import db
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
 
-class HealthSchema(Schema):
+class ReadySchema(Schema):
     database = fields.String()
     broker = fields.String()
 
 
-@blp.route("/healthz", methods=["GET"])
-@blp.response(200, envelope_schema("HealthEnvelope", HealthSchema))
-@blp.doc(security=[])
-def healthz():
-    """200 once the API, the database and the broker are usable; 503 naming what is not."""
+class HealthSchema(ReadySchema):
+    workers = fields.Integer(metadata={"description": "Celery workers seen in the last BRIDGX_PROCESS_STALE_SECONDS"})
+    beat = fields.Integer(metadata={"description": "Celery beat processes seen lately (exactly 1 is right)"})
+    worker_names = fields.List(fields.String())
+
+
+def _dependencies() -> dict:
     status = {"database": "ok", "broker": "ok"}
     try:
         db.session.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - reported, not raised
+        db.session.rollback()
         status["database"] = f"unavailable: {type(exc).__name__}"
     try:
         celery = current_app.extensions["celery"]
@@ -30,5 +33,32 @@ def healthz():
             conn.ensure_connection(max_retries=1, timeout=3)
     except Exception as exc:  # noqa: BLE001
         status["broker"] = f"unavailable: {type(exc).__name__}"
+    return status
+
+
+@blp.route("/readyz", methods=["GET"])
+@blp.response(200, envelope_schema("ReadyEnvelope", ReadySchema))
+@blp.doc(security=[])
+def readyz():
+    """For load balancers: 200 when this API process can serve (database and broker reachable), else 503."""
+    status = _dependencies()
     ok = all(v == "ok" for v in status.values())
+    return envelope(200 if ok else 503, "success" if ok else "unavailable", status)
+
+
+@blp.route("/healthz", methods=["GET"])
+@blp.response(200, envelope_schema("HealthEnvelope", HealthSchema))
+@blp.doc(security=[])
+def healthz():
+    """The whole service: database, broker, live Celery workers and beat. 503 naming what is missing
+    (no live worker means accepted tasks wait; no beat means stuck tasks are not resumed)."""
+    from app.health import service
+    status = _dependencies()
+    ok = all(v == "ok" for v in status.values())
+    if status["database"] == "ok":
+        workers = service.live(service.WORKER)
+        status.update(workers=len(workers), beat=len(service.live(service.BEAT)),
+                      worker_names=[w.name for w in workers])
+        if service.workers_expected():
+            ok = ok and status["workers"] > 0 and status["beat"] > 0
     return envelope(200 if ok else 503, "success" if ok else "unavailable", status)

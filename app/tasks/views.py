@@ -1,4 +1,5 @@
 from app.core.api import Blueprint, IntEnvelope, envelope_schema, ok
+from app.health import service as health
 from app.tasks import service
 from app.tasks.schemas import (ExpandSchema, ShrinkAllSchema, ShrinkSchema, TaskDescribeArgs, TaskDetailListSchema,
                                TaskDetailSchema, TaskFilterArgs, TaskInstancesArgs, TaskInstancesSchema, TaskListArgs,
@@ -11,8 +12,11 @@ blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling 
 @blp.arguments(ExpandSchema)
 @blp.response(200, IntEnvelope)
 def expand(body):
-    """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task."""
-    return ok(service.expand(body))
+    """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task.
+
+    With no live worker the task is still accepted (it starts when one does) and the response
+    carries a `Warning` header saying so."""
+    return _accepted(service.expand(body))
 
 
 @blp.route("/cluster/shrink", methods=["POST"])
@@ -20,7 +24,7 @@ def expand(body):
 @blp.response(200, IntEnvelope)
 def shrink(body):
     """Remove machines by inner `ips`, or `count` of them (pending first, then newest); `data` is the task id."""
-    return ok(service.shrink(body))
+    return _accepted(service.shrink(body))
 
 
 @blp.route("/cluster/shrink_all", methods=["POST"])
@@ -28,7 +32,14 @@ def shrink(body):
 @blp.response(200, IntEnvelope)
 def shrink_all(body):
     """Remove every live machine of a cluster; `data` is the task id."""
-    return ok(service.shrink(body, all_instances=True))
+    return _accepted(service.shrink(body, all_instances=True))
+
+
+def _accepted(task_id: int):
+    warning = health.no_worker_warning()
+    if warning is None:
+        return ok(task_id)
+    return ok(task_id), 200, {"Warning": f'199 bridgx "{warning}"'}
 
 
 @blp.route("/task/list", methods=["GET"])
