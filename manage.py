@@ -48,13 +48,8 @@ def app_with_schema():
 
 
 def _migrate(app) -> None:
-    import logging
-
     from flask_migrate import upgrade
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     upgrade(directory=app.extensions["migrate"].directory)
-    root.handlers[:], root.level = handlers, level  # alembic's fileConfig must not replace our logging
 
 
 class LazyGroup(click.Group):
