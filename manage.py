@@ -226,7 +226,10 @@ DEMO_NETWORK = {  # provider → (region, zone, instance type, image) in the emu
 
 
 def _start_demo(app, port: int):
-    """Serve the local cloud emulator and point a demo account of each cloud of org 'default' at it."""
+    """Serve the local cloud emulator and point a demo account of each cloud of org 'default' at it.
+
+    The emulator's state (machines, networks, client tokens) is kept in
+    BRIDGX_HOME/cloudsim-state.pickle: a restart finds the demo cluster's network and machines."""
     import json
 
     from sqlalchemy import select
@@ -237,8 +240,10 @@ def _start_demo(app, port: int):
     from app.extensions import db
     from cloudsim import CloudSim
 
+    home = app.config["HOME"]
     keys = {provider: (f"DEMO{provider[:5].upper()}KEY", secrets.token_urlsafe(18)) for provider in DEMO_NETWORK}
     sim = CloudSim(credentials=dict(keys.values()), boot_seconds=3.0)
+    persister = sim.persist(home / "cloudsim-state.pickle")
     server = sim.serve(port=port)
     with app.app_context():
         org = db.session.scalar(select(Organization).where(Organization.name == "default"))
@@ -254,18 +259,32 @@ def _start_demo(app, port: int):
             acc.secret_encrypted, acc.endpoint = encrypt(secret), server.url
         db.session.commit()
     region, zone, itype, image = DEMO_NETWORK["AlibabaCloud"]
-    vpc = sim.add_vpc("AlibabaCloud", region, "demo-vpc", "10.1.0.0/16")
-    body = {"name": "demo", "provider": "AlibabaCloud", "account_key": keys["AlibabaCloud"][0],
-            "region_id": region, "zone_id": zone, "instance_type": itype, "image": image,
-            "password": "Demo-pass1", "charge_type": "PostPaid",
-            "network_config": {"vpc": vpc, "subnet_id": sim.add_subnet("AlibabaCloud", region, vpc, zone, "demo-subnet",
-                                                                        "10.1.0.0/18"),
-                               "security_group": sim.add_security_group("AlibabaCloud", region, vpc, "demo-sg")},
-            "disks": {"system_disk": {"category": "cloud_efficiency", "size": 40}, "data_disk": []}}
-    (app.config["HOME"] / "demo_cluster.json").write_text(json.dumps(body, indent=2))
+    body_file = home / "demo_cluster.json"
+    body = json.loads(body_file.read_text()) if body_file.exists() else None
+    if body is None or not sim.cloud.vpcs("AlibabaCloud", region, ids=[body["network_config"]["vpc"]]):
+        vpc = sim.add_vpc("AlibabaCloud", region, "demo-vpc", "10.1.0.0/16")
+        body = {"name": "demo", "provider": "AlibabaCloud", "account_key": keys["AlibabaCloud"][0],
+                "region_id": region, "zone_id": zone, "instance_type": itype, "image": image,
+                "password": "Demo-pass1", "charge_type": "PostPaid",
+                "network_config": {"vpc": vpc,
+                                   "subnet_id": sim.add_subnet("AlibabaCloud", region, vpc, zone, "demo-subnet",
+                                                               "10.1.0.0/18"),
+                                   "security_group": sim.add_security_group("AlibabaCloud", region, vpc, "demo-sg")},
+                "disks": {"system_disk": {"category": "cloud_efficiency", "size": 40}, "data_disk": []}}
+        body_file.write_text(json.dumps(body, indent=2))
+    persister.save()
     click.echo(f"Demo cloud emulator on {server.url}; demo accounts {', '.join(k for k, _ in keys.values())}.")
-    click.echo(f"A ready-to-post cluster/create body is in {app.config['HOME'] / 'demo_cluster.json'}")
-    return server
+    click.echo(f"A ready-to-post cluster/create body is in {body_file}")
+    return _Demo(server, persister)
+
+
+class _Demo:
+    def __init__(self, server, persister):
+        self.server, self.persister = server, persister
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.persister.stop()
 
 
 @cli.command("create-user")

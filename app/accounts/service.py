@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.accounts.models import CloudAccount
 from app.core.crypto import encrypt
 from app.core.db import transaction
-from app.core.errors import Conflict, ParamInvalid
+from app.core.errors import CloudFailure, Conflict, ParamInvalid
 from app.core.paging import paginate
 from app.core.tenancy import org_id, owned, principal, require_admin
 from app.core.timefmt import fmt
@@ -49,6 +49,11 @@ def verify(acc: CloudAccount) -> None:
         provider.list_regions()
     except base.AuthFailed as exc:
         raise ParamInvalid("account_secret", f"the cloud rejected this key pair: {exc}")
+    except (base.CloudUnavailable, base.Throttled) as exc:
+        # The cloud could not be asked: nothing is known about the key, so nothing is blamed on it.
+        where = f" at {acc.endpoint}" if acc.endpoint else ""
+        raise CloudFailure({"cloud": f"could not reach the {acc.provider} API{where} to verify the key pair "
+                                     f"({type(exc).__name__}{': ' + exc.code if exc.code else ''}); try again later"})
     except base.CloudError as exc:
         raise ParamInvalid("endpoint" if acc.endpoint else "account_key",
                            f"could not verify the key pair with the cloud: {exc}")
