@@ -76,6 +76,7 @@ def setup(kind: str = "json", level: str = "INFO") -> None:
             root.removeHandler(old)
     root.addHandler(handler(kind))
     root.setLevel(level)
+    logging.captureWarnings(True)  # warnings (e.g. Celery's SecurityWarning) become log lines too
 
 
 def install_flask(app) -> None:

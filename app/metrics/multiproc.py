@@ -1,7 +1,7 @@
 """prometheus_client's multiprocess mode for every topology on one host: the API's gunicorn
 workers, the Celery worker and beat write their counters to files in one directory and `/metrics`
 (in any gunicorn worker) adds them all up. Imports nothing from prometheus_client at module level:
-the directory must be chosen before prometheus_client is first imported."""
+the directory must be chosen before our metrics are created."""
 from __future__ import annotations
 
 import os
@@ -19,6 +19,12 @@ def prepare() -> Path:
     path = Path(os.environ.get(ENV) or Path(os.environ.get("BRIDGX_HOME", "./instance")) / "metrics").resolve()
     path.mkdir(parents=True, exist_ok=True)
     os.environ[ENV] = str(path)
+    import sys
+    if "prometheus_client" in sys.modules:
+        # Imported already (the `celery` command loads Flower's plugin, which imports it): the
+        # value class is chosen at import, so choose again; our metrics are created after this.
+        from prometheus_client import values
+        values.ValueClass = values.get_value_class()
     for file in path.glob("*.db"):
         match = _FILE.match(file.name)
         if match and match["kind"].startswith("gauge_live") and not _alive(int(match["pid"])):
