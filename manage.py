@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -135,6 +136,7 @@ def run(host, port, demo, demo_port, workers):
          "-c", concurrency, "-l", "INFO", "-n", f"bridgx@{os.uname().nodename}",
          "-s", str(home / "celerybeat-schedule")], cwd=ROOT, env=env, start_new_session=True)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)  # even when started with SIGINT ignored (nohup, `&`)
     threading.Thread(target=_watch_worker, args=(worker, server), daemon=True).start()
     click.echo(f"BridgX-Py API on http://{host}:{port}  (OpenAPI page: http://{host}:{port}/api/docs)")
     try:
@@ -144,9 +146,18 @@ def run(host, port, demo, demo_port, workers):
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        began = time.monotonic()
         stop_group(worker, grace=STOP_GRACE_SECONDS)
         if sim is not None:
             sim.stop()
+        click.echo(f"stopped the worker and beat in {time.monotonic() - began:.1f} s", err=True)
+    # Everything is stopped and saved. Tearing down an interpreter that loaded five cloud SDKs
+    # takes seconds on a busy machine; nothing is left that needs it.
+    import logging
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # Ctrl-C → SIGTERM to the worker's group (warm shutdown); still there after this long → SIGKILL.
