@@ -307,3 +307,21 @@ def test_gen_key_makes_a_key_the_config_accepts():
     from config import check_encryption_keys
     result = _manage("gen-key")
     check_encryption_keys(result.stdout.strip())
+
+
+# ---------------------------------------------------------------- 3. the dashboard reads real metrics
+def test_grafana_dashboard_uses_only_exported_metrics(anon):
+    import json
+    import re
+    text = anon.client.get("/metrics").get_data(as_text=True)
+    families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    for family in ("bridgx_http_requests", "bridgx_http_request_seconds", "bridgx_celery_task_seconds",
+                   "bridgx_scaling_task_seconds", "bridgx_queue_depth", "bridgx_oldest_unfinished_task_age_seconds",
+                   "bridgx_live_processes", "bridgx_reconcile_passes", "bridgx_reconcile_actions"):
+        assert family in families, family
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    used = {name for p in dashboard["panels"] for t in p["targets"] for name in re.findall(r"bridgx_\w+", t["expr"])}
+    assert len(used) >= 12
+    for name in used:
+        base = re.sub(r"_(total|bucket|count|sum)$", "", name)
+        assert base in families, name

@@ -37,11 +37,15 @@ class _SharedState:
 
 def _queue_depth():
     """Messages waiting in the default queue; None when the broker cannot say (or is down)."""
+    from kombu.exceptions import ChannelError
     celery = current_app.extensions["celery"]
     try:
         with celery.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-            return conn.default_channel.queue_declare(celery.conf.task_default_queue, passive=True).message_count
+            try:
+                return conn.default_channel.queue_declare(celery.conf.task_default_queue, passive=True).message_count
+            except ChannelError:  # the queue does not exist yet (Redis: an empty queue has no key)
+                return 0
     except Exception:  # noqa: BLE001 - a missing sample is better than a failed scrape
         return None
 
