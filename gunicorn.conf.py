@@ -6,9 +6,16 @@
 - Prometheus multiprocess mode: every worker writes to one directory and answers /metrics for all.
 """
 import os
+import sys
 
 from app.metrics import multiproc
+from config import ConfigError, load_config
 
+try:
+    load_config()  # a bad setting stops the master with one line, not one traceback per worker
+except ConfigError as exc:
+    print(f"Error: {exc}", file=sys.stderr)
+    raise SystemExit(2)
 multiproc.prepare()  # before any worker imports prometheus_client
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '9090')}"

@@ -132,7 +132,7 @@ def run(host, port, demo, demo_port, workers):
     env = dict(os.environ, BRIDGX_HOME=str(home), BRIDGX_PARENT_PID=str(os.getpid()))
     concurrency = str(workers or app.config["WORKER_CONCURRENCY"])
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-B", "--pool", "threads",
+        [sys.executable, "-m", "celery", "-A", "workers.app", "--quiet", "worker", "-B", "--pool", "threads",
          "-c", concurrency, "-l", "INFO", "-n", f"bridgx@{os.uname().nodename}",
          "-s", str(home / "celerybeat-schedule")], cwd=ROOT, env=env, start_new_session=True)
     signal.signal(signal.SIGTERM, _raise_interrupt)

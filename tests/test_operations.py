@@ -314,7 +314,7 @@ def test_grafana_dashboard_uses_only_exported_metrics(anon):
     import json
     import re
     text = anon.client.get("/metrics").get_data(as_text=True)
-    families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    families = {re.sub(r"_total$", "", name) for name in re.findall(r"^# TYPE (\S+) ", text, re.M)}
     for family in ("bridgx_http_requests", "bridgx_http_request_seconds", "bridgx_celery_task_seconds",
                    "bridgx_scaling_task_seconds", "bridgx_queue_depth", "bridgx_oldest_unfinished_task_age_seconds",
                    "bridgx_live_processes", "bridgx_reconcile_passes", "bridgx_reconcile_actions"):
@@ -325,3 +325,15 @@ def test_grafana_dashboard_uses_only_exported_metrics(anon):
     for name in used:
         base = re.sub(r"_(total|bucket|count|sum)$", "", name)
         assert base in families, name
+
+
+def test_procfile_processes_refuse_bad_settings_in_one_line(tmp_path):
+    import os
+    env = dict(os.environ, BRIDGX_HOME=str(tmp_path), BRIDGX_CONFIG="embedded", BRIDGX_PROVIDER_RATES="[1]",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    for cmd in (["celery", "-A", "workers.app", "worker"], ["gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"]):
+        result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines()[-1] == "Error: BRIDGX_PROVIDER_RATES must be a JSON object", \
+            result.stderr[-500:]
+        assert "Traceback" not in result.stderr
