@@ -218,7 +218,7 @@ def test_unreachable_cloud_is_502_not_a_bad_key(app, api, monkeypatch):
         port = s.getsockname()[1]
     status, body = api.post("cloud_account/create", account_body(endpoint=f"http://127.0.0.1:{port}"))
     assert status == 502 and body["msg"] == "cloud_error", body
-    assert "could not reach the AlibabaCloud API" in body["data"]["cloud"]
+    assert "could not reach the AlibabaCloud API" in body["data"]["endpoint"]
     assert "account_key" not in body["data"] and "Traceback" not in str(body)
 
 

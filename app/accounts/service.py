@@ -52,8 +52,9 @@ def verify(acc: CloudAccount) -> None:
     except (base.CloudUnavailable, base.Throttled) as exc:
         # The cloud could not be asked: nothing is known about the key, so nothing is blamed on it.
         where = f" at {acc.endpoint}" if acc.endpoint else ""
-        raise CloudFailure({"cloud": f"could not reach the {acc.provider} API{where} to verify the key pair "
-                                     f"({type(exc).__name__}{': ' + exc.code if exc.code else ''}); try again later"})
+        raise CloudFailure({"endpoint" if acc.endpoint else "cloud":
+                            f"could not reach the {acc.provider} API{where} to verify the key pair "
+                            f"({type(exc).__name__}{': ' + exc.code if exc.code else ''}); try again later"})
     except base.CloudError as exc:
         raise ParamInvalid("endpoint" if acc.endpoint else "account_key",
                            f"could not verify the key pair with the cloud: {exc}")
