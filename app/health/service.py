@@ -93,7 +93,7 @@ def describe_deployment() -> dict:
     return {
         "version": version(),
         "deployment_id": deployment_id(),
-        "config": __import__("os").environ.get("BRIDGX_CONFIG", "embedded"),
+        "config": os.environ.get("BRIDGX_CONFIG", "embedded"),
         "home": str(conf["HOME"]),
         "database": safe_url(conf["SQLALCHEMY_DATABASE_URI"]),
         "broker": safe_url(conf["CELERY_BROKER_URL"]),
