@@ -141,13 +141,15 @@ def _no_process_left_behind():
             break
         time.sleep(0.1)
     if left:
-        names = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
+        left |= {d for p in left for d in descendants(p)}
+        names = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\\0", b" ").decode(errors="replace")[:120]
                  for p in left if Path(f"/proc/{p}/cmdline").exists()}
         for p in left:
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        time.sleep(0.2)
         reap()
         pytest.fail(f"tests left {len(left)} child process(es) behind: {names}", pytrace=False)
 
