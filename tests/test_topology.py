@@ -128,7 +128,8 @@ def samples(text: str) -> dict:
 
 
 def total(metrics: dict, name: str, **labels) -> float:
-    return sum(v for (n, ls), v in metrics.items() if n == name and all(dict(ls).get(k) == x for k, x in labels.items()))
+    return sum(v for (n, ls), v in metrics.items()
+               if n == name and all(dict(ls).get(k) == x for k, x in labels.items()))
 
 
 # ---------------------------------------------------------------- the Procfile

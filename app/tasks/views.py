@@ -1,3 +1,5 @@
+import logging
+
 from app.core.api import Blueprint, IntEnvelope, envelope_schema, ok
 from app.health import service as health
 from app.tasks import service
@@ -5,6 +7,7 @@ from app.tasks.schemas import (ExpandSchema, ShrinkAllSchema, ShrinkSchema, Task
                                TaskDetailSchema, TaskFilterArgs, TaskInstancesArgs, TaskInstancesSchema, TaskListArgs,
                                TaskListSchema, TaskNumSchema)
 
+log = logging.getLogger(__name__)
 blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling tasks: expand and shrink clusters")
 
 
@@ -39,6 +42,7 @@ def _accepted(task_id: int):
     warning = health.no_worker_warning()
     if warning is None:
         return ok(task_id)
+    log.warning("task %s accepted with no live worker", task_id)
     return ok(task_id), 200, {"Warning": f'199 bridgx "{warning}"'}
 
 
