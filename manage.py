@@ -139,10 +139,11 @@ def run(host, port, demo, demo_port, workers):
     signal.signal(signal.SIGINT, _raise_interrupt)  # even when started with SIGINT ignored (nohup, `&`)
     threading.Thread(target=_watch_worker, args=(worker, server), daemon=True).start()
     click.echo(f"BridgX-Py API on http://{host}:{port}  (OpenAPI page: http://{host}:{port}/api/docs)")
+    stopped_by_us = False
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        stopped_by_us = True
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -157,7 +158,7 @@ def run(host, port, demo, demo_port, workers):
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(0 if stopped_by_us else 1)  # the worker died on its own: say so to a supervisor
 
 
 # Ctrl-C → SIGTERM to the worker's group (warm shutdown); still there after this long → SIGKILL.
