@@ -18,7 +18,7 @@ BLUEPRINTS = ("app.auth.views", "app.auth.token_views", "app.accounts.views", "a
 
 
 def create_app(config: BaseConfig | None = None) -> Flask:
-    from app.core import errors, security, tenancy
+    from app.core import errors, logs, security, tenancy
     from app.extensions import api, db, migrate
 
     config = config or load_config()
@@ -26,7 +26,8 @@ def create_app(config: BaseConfig | None = None) -> Flask:
     app.config.update(config.as_dict())
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
+    logs.install_flask(app)
 
     importlib.import_module("app.models")  # every table in the metadata
     db.init_app(app)
@@ -40,6 +41,8 @@ def create_app(config: BaseConfig | None = None) -> Flask:
     errors.register_error_handlers(app)  # after api.init_app: ours replace flask-smorest's
     errors.register_cloud_error_handler(app)
     tenancy.install(app)
+    from app.metrics.collectors import install_http
+    install_http(app)
     _configure_providers(app)
 
     security.install(app)

@@ -8,3 +8,4 @@ from app.core.deployment import Deployment  # noqa: F401
 from app.catalog.models import CatalogEntry  # noqa: F401
 from app.network.models import SecurityGroup, SecurityGroupRule, Subnet, Vpc  # noqa: F401
 from app.custom.models import CustomMachine  # noqa: F401
+from app.health.models import ProcessHeartbeat  # noqa: F401

@@ -8,9 +8,6 @@ import threading
 from typing import Optional
 
 from .catalog import CATALOGUES
-from .faces import FACES
-from .faces.huawei import project_id as huawei_project
-from .sim import CloudSim
 
 HUAWEI_REGIONS = [r.region_id for r in CATALOGUES["HuaweiCloud"].regions]
 
@@ -75,6 +72,9 @@ def main(argv: Optional[list] = None, ready: Optional[threading.Event] = None,
          stop: Optional[threading.Event] = None) -> int:
     """Run the emulator in the foreground. `ready`/`stop` let a caller (a test) drive it in-process."""
     args = build_parser().parse_args(argv)
+    from .faces import FACES  # after parsing: `--help` answers without loading every face
+    from .faces.huawei import project_id as huawei_project
+    from .sim import CloudSim
     credentials = dict(args.credentials) if args.credentials else {
         "AKSIM" + secrets.token_hex(8).upper(): secrets.token_urlsafe(24)}
     rates = {op: rate for op, rate in (("create", args.create_rate), ("describe", args.describe_rate)) if rate}

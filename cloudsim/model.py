@@ -218,6 +218,24 @@ class Cloud:
             # take `lock` around use, and it is emptied by reset() like everything else
             self.face_data: dict[str, dict] = {p: {} for p in CATALOGUES}
 
+    # ------------------------------------------------------------------ persistence
+    _STATE = ("_instances", "_vpcs", "_subnets", "_groups", "_pools", "_live", "_tokens", "_public_next", "_seq",
+              "face_data", "_ids")
+
+    def dump_state(self) -> bytes:
+        """Every resource, token and id generator as bytes (pickle: the emulator's own file)."""
+        import pickle
+        with self._lock:
+            return pickle.dumps({name: getattr(self, name) for name in self._STATE}, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_state(self, blob: bytes) -> None:
+        import pickle
+        state = pickle.loads(blob)  # noqa: S301 - a file this emulator wrote under BRIDGX_HOME
+        with self._lock:
+            for name in self._STATE:
+                if name in state:
+                    setattr(self, name, state[name])
+
     # ------------------------------------------------------------------ helpers
     @property
     def lock(self) -> threading.RLock:

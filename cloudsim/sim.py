@@ -208,8 +208,53 @@ class CloudSim:
     def remove_security_group(self, provider: str, group_id: str) -> None:
         self.cloud.delete_security_group(provider, None, group_id, force=True)
 
+    # ------------------------------------------------------------------ persistence
+    def persist(self, path, interval: float = 1.0):
+        """Keep the cloud's state in `path` across restarts: load it now if the file exists, then
+        save whenever it changed (checked every `interval` s) and when the returned object's
+        stop() is called. Returns that object."""
+        return _Persister(self, path, interval)
+
     # ------------------------------------------------------------------ serving
     def serve(self, host: str = "127.0.0.1", port: int = 0):
         """Serve every face on one port from a background thread; returns a SimServer."""
         from .server import SimServer
         return SimServer(self, host, port)
+
+
+class _Persister:
+    """Writes the emulator's state to a file (atomically: a temporary file, then rename)."""
+
+    def __init__(self, sim: CloudSim, path, interval: float):
+        import os
+        from pathlib import Path
+        self.sim, self.path, self.interval = sim, Path(path), interval
+        if self.path.exists():
+            sim.cloud.load_state(self.path.read_bytes())
+        self._last = self.path.read_bytes() if self.path.exists() else b""
+        self._stop = threading.Event()
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="cloudsim-persist", daemon=True)
+        self._thread.start()
+
+    def save(self) -> None:
+        import os
+        blob = self.sim.cloud.dump_state()
+        if blob == self._last:
+            return
+        tmp = self.path.with_name(self.path.name + f".{self._pid}.tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, self.path)
+        self._last = blob
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.save()
+            except Exception:  # noqa: BLE001 - a failed save is retried on the next tick
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.save()

@@ -16,16 +16,42 @@ def env(name: str, default=None):
     return os.environ.get(f"BRIDGX_{name}", default)
 
 
-def env_int(name: str, default: int) -> int:
-    return int(env(name, default))
+class ConfigError(RuntimeError):
+    """The configuration cannot start a safe service (the message is one line naming the variable)."""
 
 
-def env_float(name: str, default: float) -> float:
-    return float(env(name, default))
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    return _number(name, default, int, minimum)
+
+
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    return _number(name, default, float, minimum)
+
+
+def _number(name, default, kind, minimum):
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"BRIDGX_{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}")
+    if not value >= minimum or value != value:  # NaN too
+        raise ConfigError(f"BRIDGX_{name} must be at least {minimum}, not {raw!r}")
+    return value
+
+
+BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False,
+         "": False}
 
 
 def env_bool(name: str, default: bool) -> bool:
-    return str(env(name, "1" if default else "0")).lower() in ("1", "true", "yes", "on")
+    raw = env(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() not in BOOLS:
+        raise ConfigError(f"BRIDGX_{name} must be one of 1/0, true/false, yes/no, on/off, not {raw!r}")
+    return BOOLS[raw.strip().lower()]
 
 
 def engine_options(url: str | None, timeout: float) -> dict:
@@ -39,15 +65,60 @@ def engine_options(url: str | None, timeout: float) -> dict:
     return options
 
 
-class ConfigError(RuntimeError):
-    """The configuration cannot start a safe service."""
+def env_choice(name: str, default: str, choices: tuple) -> str:
+    raw = env(name)
+    if raw is None:
+        return default
+    for choice in choices:
+        if raw.strip().lower() == choice.lower():
+            return choice
+    raise ConfigError(f"BRIDGX_{name} must be one of {', '.join(choices)}, not {raw!r}")
+
+
+def env_json(name: str, default, kind: type = dict):
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"BRIDGX_{name} is not valid JSON ({exc.msg} at character {exc.pos})")
+    if not isinstance(value, kind):
+        raise ConfigError(f"BRIDGX_{name} must be a JSON {'object' if kind is dict else kind.__name__}")
+    return value
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(f"BRIDGX_TIMEZONE is not a known time zone: {name!r}")
+
+
+def check_encryption_keys(keys: str) -> None:
+    """Every key of the comma list must be a Fernet key: found at start-up, not at first decrypt."""
+    import base64
+    import binascii
+    parts = [k.strip() for k in keys.split(",") if k.strip()]
+    if not parts:
+        raise ConfigError("BRIDGX_ENCRYPTION_KEY is empty")
+    for i, key in enumerate(parts, 1):
+        try:
+            ok = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"BRIDGX_ENCRYPTION_KEY key #{i} is not a Fernet key (32 url-safe base64 bytes); "
+                              "generate one with: python manage.py gen-key")
 
 
 class BaseConfig:
     def __init__(self):
         self.HOME = Path(env("HOME", "./instance")).resolve()
         self.TIMEZONE = env("TIMEZONE", "Asia/Shanghai")
-        self.TOKEN_TTL_SECONDS = env_int("TOKEN_TTL_SECONDS", 12 * 3600)
+        _check_timezone(self.TIMEZONE)
+        self.TOKEN_TTL_SECONDS = env_int("TOKEN_TTL_SECONDS", 12 * 3600, minimum=1)
         self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL")
         # A hung database or broker must not hang a request: every call gives up after these.
         self.DB_TIMEOUT_SECONDS = env_float("DB_TIMEOUT_SECONDS", 10.0)
@@ -62,20 +133,27 @@ class BaseConfig:
         self.VERIFY_ACCOUNTS = env_bool("VERIFY_ACCOUNTS", True)
         # Cloud endpoint overrides accounts may use (app/providers/endpoints.py); none by default.
         self.ENDPOINT_ALLOWLIST = env("ENDPOINT_ALLOWLIST", "")
-        self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8)
+        self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8, minimum=1)
         # Scaling engine
-        self.SCALE_BATCH_CONCURRENCY = env_int("SCALE_BATCH_CONCURRENCY", 16)
+        self.SCALE_BATCH_CONCURRENCY = env_int("SCALE_BATCH_CONCURRENCY", 16, minimum=1)
         self.SCALE_READY_TIMEOUT = env_float("SCALE_READY_TIMEOUT", 600.0)
         self.SCALE_HEARTBEAT_SECONDS = env_float("SCALE_HEARTBEAT_SECONDS", 5.0)
         self.SCALE_STALE_SECONDS = env_float("SCALE_STALE_SECONDS", 30.0)
         self.RECONCILE_SECONDS = env_float("RECONCILE_SECONDS", 60.0)
+        # Celery workers and beat write a heartbeat row this often; older than STALE = not live.
+        self.PROCESS_HEARTBEAT_SECONDS = env_float("PROCESS_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+        self.PROCESS_STALE_SECONDS = env_float("PROCESS_STALE_SECONDS", 35.0, minimum=0.1)
+        # `expand/shrink --wait` gives up when a task is still INIT (no worker took it) after this long.
+        self.WAIT_START_TIMEOUT = env_float("WAIT_START_TIMEOUT", 120.0)
+        self.LOG_FORMAT = env_choice("LOG_FORMAT", "json", ("json", "text"))
+        self.LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
         self.CATALOG_TTL_SECONDS = env_int("CATALOG_TTL_SECONDS", 24 * 3600)
         # cluster/instance/check: seconds per phase (TCP connect, SSH banner + key exchange, login)
         self.SSH_CHECK_TIMEOUT = env_float("SSH_CHECK_TIMEOUT", 5.0)
         self.SSH_CHECK_CONCURRENCY = env_int("SSH_CHECK_CONCURRENCY", 16)
         # Provider call policy: {"AlibabaCloud": {"RunInstances": 5, "*": 20}}
-        self.PROVIDER_RATE_OVERRIDES = json.loads(env("PROVIDER_RATES", "{}"))
-        self.PROVIDER_MAX_ATTEMPTS = env_int("PROVIDER_MAX_ATTEMPTS", 8)
+        self.PROVIDER_RATE_OVERRIDES = env_json("PROVIDER_RATES", {})
+        self.PROVIDER_MAX_ATTEMPTS = env_int("PROVIDER_MAX_ATTEMPTS", 8, minimum=1)
         self.DEBUG = False
         self.TESTING = False
         self.EAGER_TASKS = False
@@ -130,6 +208,7 @@ class EmbeddedConfig(BaseConfig):
             if not key_file.exists():
                 self.ENCRYPTION_KEY_FILE_CREATED = str(key_file)
             self.ENCRYPTION_KEYS = _home_secret(key_file, _fernet_key)
+        check_encryption_keys(self.ENCRYPTION_KEYS)
 
 
 class ProductionConfig(BaseConfig):
@@ -144,6 +223,7 @@ class ProductionConfig(BaseConfig):
             raise ConfigError("production configuration needs " + ", ".join(missing))
         if len(self.SECRET_KEY) < 32:
             raise ConfigError("BRIDGX_SECRET_KEY must be at least 32 characters")
+        check_encryption_keys(self.ENCRYPTION_KEYS)
         self.CELERY_RESULT_BACKEND = self.CELERY_RESULT_BACKEND or self.CELERY_BROKER_URL
         self.METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)  # production: a token, or say so explicitly
         self.REDIS_URL = self.REDIS_URL or (self.CELERY_BROKER_URL if self.CELERY_BROKER_URL.startswith("redis") else None)

@@ -71,6 +71,89 @@ def _no_secret_in_logs():
     assert not leaked, f"a secret was written to the log: {leaked[0][:300]}"
 
 
+# ---------------------------------------------------------------- no process left behind
+def children(pid: int | None = None) -> set[int]:
+    """Live (non-zombie) child processes of `pid` (this process by default), from /proc."""
+    pid = pid or os.getpid()
+    found = set()
+    for path in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.update(int(p) for p in path.read_text().split())
+        except OSError:
+            pass
+    return {p for p in found if _state(p) not in ("Z", None)}
+
+
+def descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        for child in children(todo.pop()):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def reap() -> None:
+    """Collect exited children (orphans adopted by this process included)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _become_subreaper() -> None:
+    """Orphans of processes a test started are re-parented to pytest (not init), so they are seen."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_left_behind():
+    """Fail the session if any test left a child process running (a worker, a beat, a server)."""
+    if not Path("/proc/self/task").exists():  # not Linux: nothing to check with
+        yield
+        return
+    _become_subreaper()
+    before = children()
+    yield
+    import signal
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        reap()
+        left = children() - before
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if left:
+        left |= {d for p in left for d in descendants(p)}
+        names = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\\0", b" ").decode(errors="replace")[:120]
+                 for p in left if Path(f"/proc/{p}/cmdline").exists()}
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+        reap()
+        pytest.fail(f"tests left {len(left)} child process(es) behind: {names}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     from flask_migrate import upgrade

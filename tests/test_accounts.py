@@ -117,6 +117,7 @@ def test_keys_are_verified_with_the_cloud(api, sim, verifying, provider):
     assert any(r.access_key == key and r.outcome == "ok" for r in sim.requests)
 
 
-def test_unreachable_endpoint_is_a_clear_400(api, verifying):
+def test_unreachable_endpoint_is_a_clear_502(api, verifying):
+    """A cloud that cannot be reached says nothing about the key: 502 naming the endpoint (issue 13)."""
     status, body = api.post("cloud_account/create", account_body(endpoint="http://127.0.0.1:9"))
-    assert status == 400 and "endpoint" in body["data"]
+    assert status == 502 and "endpoint" in body["data"] and "account_key" not in body["data"]

@@ -38,7 +38,10 @@ def test_internal_error_leaks_nothing(app, api, monkeypatch):
 def test_healthz(anon):
     resp = anon.client.get("/healthz")
     assert resp.status_code == 200
-    assert resp.get_json()["data"] == {"database": "ok", "broker": "ok"}
+    data = resp.get_json()["data"]
+    assert (data["database"], data["broker"]) == ("ok", "ok")
+    assert data["workers"] == 0  # tasks run inline in the tests: no worker expected
+    assert anon.client.get("/readyz").get_json()["data"] == {"database": "ok", "broker": "ok"}
 
 
 def test_production_config_refuses_to_start_without_secrets(monkeypatch):
@@ -50,6 +53,10 @@ def test_production_config_refuses_to_start_without_secrets(monkeypatch):
     monkeypatch.setenv("BRIDGX_DATABASE_URL", "mysql+pymysql://root@127.0.0.1/test")
     monkeypatch.setenv("BRIDGX_BROKER_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("BRIDGX_ENCRYPTION_KEY", "k")
+    monkeypatch.setenv("BRIDGX_SECRET_KEY", "s" * 40)
+    with pytest.raises(ConfigError, match="BRIDGX_ENCRYPTION_KEY key #1 is not a Fernet key"):
+        ProductionConfig()
+    monkeypatch.setenv("BRIDGX_ENCRYPTION_KEY", "h7N0p2Lx3Gf6Qz1Vb8Jc5Wm4Ry9Ta0Ku2Ds7Ep3Fo1M=")
     monkeypatch.setenv("BRIDGX_SECRET_KEY", "short")
     with pytest.raises(ConfigError, match="at least 32"):
         ProductionConfig()

@@ -41,7 +41,14 @@ def celery_init_app(app: Flask) -> Celery:
         timezone="UTC",
         imports=("workers.tasks", "workers.network_tasks"),
         beat_schedule=beat_schedule(conf),
+        worker_hijack_root_logger=False,
+        bridgx_log_format=conf["LOG_FORMAT"],
+        bridgx_log_level=conf["LOG_LEVEL"],
     )
+    from app.core import logs
+    from app.metrics.collectors import install_celery
+    logs.install_celery(celery)
+    install_celery(celery, app)
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.accounts.models import CloudAccount
 from app.core.crypto import encrypt
 from app.core.db import transaction
-from app.core.errors import Conflict, ParamInvalid
+from app.core.errors import CloudFailure, Conflict, ParamInvalid
 from app.core.paging import paginate
 from app.core.tenancy import org_id, owned, principal, require_admin
 from app.core.timefmt import fmt
@@ -42,11 +42,15 @@ def first_of_provider(provider: str) -> CloudAccount | None:
 # One message whatever went wrong at the endpoint (refused, timed out, not a cloud API, an
 # error page): the answer never quotes what the remote end said and never tells an open port
 # from a closed one.
-UNREACHABLE = "cloud endpoint unreachable or not a cloud API"
+def unreachable(provider: str) -> str:
+    """The one answer for an endpoint override that fails: whatever is (or is not) listening there,
+    the text is the same, so the account form neither quotes internal pages nor scans ports."""
+    return f"could not reach the {provider} API at this endpoint, or it is not a cloud API; nothing is known about the key pair"
 
 
 def verify(acc: CloudAccount) -> None:
-    """One cheap read call; a key the cloud rejects is a 400 naming the problem."""
+    """One cheap read call. A key the cloud rejects is a 400; a cloud that cannot be asked is a 502
+    (the key is not blamed)."""
     if not current_app.config["VERIFY_ACCOUNTS"]:
         return
     from app.providers import base, registry
@@ -59,8 +63,11 @@ def verify(acc: CloudAccount) -> None:
     except base.CloudError as exc:
         log.info("cloud account check of %s failed: %s", acc.provider, type(exc).__name__)
         if acc.endpoint:
-            raise ParamInvalid("endpoint", UNREACHABLE)
-        raise ParamInvalid("account_key", "could not verify the key pair with the cloud (unreachable or refused)")
+            raise CloudFailure({"endpoint": unreachable(acc.provider)})
+        if isinstance(exc, (base.CloudUnavailable, base.Throttled)):
+            raise CloudFailure({"cloud": f"could not reach the {acc.provider} API to verify the key pair "
+                                         f"({type(exc).__name__}); try again later"})
+        raise ParamInvalid("account_key", "could not verify the key pair with the cloud (refused)")
 
 
 def check_endpoint_allowed(endpoint: str | None) -> None:

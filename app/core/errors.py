@@ -71,6 +71,15 @@ class CloudFailure(AppError):
     status, msg = 502, "cloud_error"
 
 
+def human(detail) -> str:
+    """One line for a terminal: {"count": "too big"} → "count: too big"."""
+    if isinstance(detail, dict):
+        return "; ".join(f"{k}: {human(v)}" if k not in ("", "body") else human(v) for k, v in detail.items())
+    if isinstance(detail, (list, tuple)):
+        return " ".join(human(v) for v in detail)
+    return str(detail) if detail is not None else ""
+
+
 HTTP_MSGS = {400: "param_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
              415: "param_invalid", 429: "too_many_requests"}

@@ -189,7 +189,10 @@ def _call(provider: Provider, api: str, fn: Callable):
         return result
 
     def on_retry(exc, failures, delay):
-        log.info("%s %s %s: %s; retry %d in %.2fs", provider.name, provider.region_id, api,
-                 exc, failures, delay)
+        # One short line: the class and code say what happened; the cloud's text stays out of the log.
+        log.info("cloud retry %s %s %s: %s %s, attempt %d/%d, next in %.2fs", provider.name, provider.region_id, api,
+                 type(exc).__name__, exc.code or "-", failures, _policy.max_attempts, delay,
+                 extra={"provider": provider.name, "api": api, "error": type(exc).__name__,
+                        "error_code": exc.code or None, "attempt": failures})
 
     return call_with_retry(attempt, _policy, on_retry=on_retry)

@@ -1,9 +1,13 @@
+import logging
+
 from app.core.api import Blueprint, IntEnvelope, envelope_schema, ok
+from app.health import service as health
 from app.tasks import service
 from app.tasks.schemas import (ExpandSchema, IdempotencyHeaders, ShrinkAllSchema, ShrinkSchema, TaskCancelSchema,
                                TaskDescribeArgs, TaskDetailListSchema, TaskDetailSchema, TaskFilterArgs,
                                TaskInstancesArgs, TaskInstancesSchema, TaskListArgs, TaskListSchema, TaskNumSchema)
 
+log = logging.getLogger(__name__)
 blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling tasks: expand and shrink clusters")
 
 
@@ -15,8 +19,10 @@ blp = Blueprint("scaling", __name__, url_prefix="/api/v1", description="Scaling 
 def expand(body, headers):
     """Add `count` machines to a cluster; `data` is the task id. 409 while the cluster has an unfinished task;
     403 `quota_exceeded` past an organisation quota (machines per task, live machines, tasks in flight).
-    With an `Idempotency-Key` header, a retry answers with the first request's task."""
-    return ok(service.expand(body, headers.get("idempotency_key")))
+    With an `Idempotency-Key` header, a retry answers with the first request's task. With no live
+    worker the task is still accepted (it starts when one does) and the response carries a
+    `Warning` header saying so."""
+    return _accepted(service.expand(body, headers.get("idempotency_key")))
 
 
 @blp.route("/cluster/shrink", methods=["POST"])
@@ -26,7 +32,7 @@ def expand(body, headers):
 def shrink(body, headers):
     """Remove machines by inner `ips`, or `count` of them (pending first, then newest); `data` is the task id.
     With an `Idempotency-Key` header, a retry answers with the first request's task."""
-    return ok(service.shrink(body, idempotency_key=headers.get("idempotency_key")))
+    return _accepted(service.shrink(body, idempotency_key=headers.get("idempotency_key")))
 
 
 @blp.route("/cluster/shrink_all", methods=["POST"])
@@ -34,7 +40,15 @@ def shrink(body, headers):
 @blp.response(200, IntEnvelope)
 def shrink_all(body):
     """Remove every live machine of a cluster; `data` is the task id."""
-    return ok(service.shrink(body, all_instances=True))
+    return _accepted(service.shrink(body, all_instances=True))
+
+
+def _accepted(task_id: int):
+    warning = health.no_worker_warning()
+    if warning is None:
+        return ok(task_id)
+    log.warning("task %s accepted with no live worker", task_id)
+    return ok(task_id), 200, {"Warning": f'199 bridgx "{warning}"'}
 
 
 @blp.route("/task/cancel", methods=["POST"])
