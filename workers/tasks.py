@@ -35,8 +35,10 @@ def run_scaling_task(task_id: int) -> str:
 @shared_task(name="bridgx.scaling.resume_stale")
 def resume_stale_tasks() -> list:
     """Re-enqueue unfinished tasks whose worker died or that were never started."""
-    from app.tasks import engine
-    ids = engine.resume_stale()
+    from flask import current_app
+
+    from app.tasks import service
+    ids = service.stale_tasks(current_app.config["SCALE_STALE_SECONDS"])
     for task_id in ids:
         run_scaling_task.delay(task_id)
     if ids:

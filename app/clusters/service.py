@@ -9,18 +9,25 @@ from app.catalog.known import check_known
 from app.catalog.models import CatalogEntry
 from app.clusters.models import CUSTOM, Cluster
 from app.core.crypto import encrypt
-from app.custom.models import CustomMachine
 from app.core.db import transaction
 from app.core.errors import Conflict, NotFound, ParamInvalid
 from app.core.paging import paginate
 from app.core.tenancy import org_id, owned, principal
 from app.core.timefmt import fmt
+from app.custom.models import CustomMachine
 from app.extensions import db
 from app.instances.models import LIVE, Instance
+from app.tasks.models import Task
 
 TEMPLATE_FIELDS = ("provider", "region_id", "zone_id", "instance_type", "image", "network_config", "disks", "desc", "tags")
 PRIVATE_CLOUD = "PrivateCloud"  # BridgX's provider of custom clusters of one's own machines
 BRIDGX_FIELDS = ("image_config", "extend_config", "storage_options")  # BridgX's, kept to be shown back
+
+
+
+def _unfinished_task(cluster_id: int) -> int | None:
+    """The id of the cluster's unfinished scaling task (it holds the cluster's lock), if any."""
+    return db.session.scalar(select(Task.id).where(Task.lock_cluster_id == cluster_id))
 
 
 def live_clusters():
@@ -95,12 +102,11 @@ def create(body: dict) -> Cluster:
 
 
 def edit(body: dict) -> Cluster:
-    from app.tasks.service import unfinished_task_of
     with transaction():
         cluster = get(body["cluster_id"]) if "cluster_id" in body else get_by_name(body["name"], "name")
         if cluster.cluster_type == CUSTOM:
             raise ParamInvalid("name", "a custom cluster of existing machines has no template to edit")
-        if unfinished_task_of(cluster.id):
+        if _unfinished_task(cluster.id):
             raise Conflict({"cluster_id": "the cluster has an unfinished scaling task"})
         if "name" in body and "cluster_id" in body and body["name"] != cluster.name:
             if db.session.scalar(live_clusters().where(Cluster.name == body["name"])):
@@ -132,11 +138,10 @@ def edit(body: dict) -> Cluster:
 def delete(ids: list[int]) -> None:
     """Delete templates; 409 (nothing deleted) while one has live machines or an unfinished task."""
     from app.instances.service import live_count_by_cluster
-    from app.tasks.service import unfinished_task_of
     with transaction():
         clusters = [get(i) for i in ids]
         for cluster in clusters:
-            if unfinished_task_of(cluster.id):
+            if _unfinished_task(cluster.id):
                 raise Conflict({"ids": f"cluster {cluster.name!r} has an unfinished scaling task"})
             live = live_count_by_cluster(cluster.id)
             if live:

@@ -728,9 +728,3 @@ class Shrinker(_Runner):
             except base.CloudError:
                 time.sleep(min(0.5 * 2 ** attempt, 5.0))
         return None
-
-
-def resume_stale() -> list[int]:
-    """Unfinished tasks nobody is running; the caller enqueues them again."""
-    from app.tasks.service import stale_tasks
-    return stale_tasks(current_app.config["SCALE_STALE_SECONDS"])

@@ -17,7 +17,7 @@ from app.core.timefmt import fmt
 from app.extensions import db
 from app.instances.models import DELETING, LIVE, PENDING, RUNNING, Instance
 from app.instances.service import startup_seconds
-from app.tasks import quota
+from app.tasks import queue, quota
 from app.tasks.models import EXPAND, FAILED, FINISHED, INIT, SHRINK, IdempotencyKey, Task, TaskBatch
 
 log = logging.getLogger(__name__)
@@ -142,11 +142,10 @@ def _choose_and_mark(cluster: Cluster, body: dict, all_instances: bool) -> Task:
 
 
 def _enqueue(task_id: int) -> None:
-    """Hand the task to a worker. If the broker is down the task stays INIT and the periodic
-    resumer picks it up; the request still succeeds with the task id."""
-    from workers.tasks import run_scaling_task
+    """Hand the task to a worker (by task name: services never import workers/). If the broker is
+    down the task stays INIT and the periodic resumer picks it up; the request still succeeds."""
     try:
-        run_scaling_task.delay(task_id)
+        queue.enqueue("bridgx.scaling.run", task_id)
     except Exception:  # noqa: BLE001 - the resumer is the safety net
         log.exception("could not enqueue task %s; the resumer will start it", task_id)
 
