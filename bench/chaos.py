@@ -87,7 +87,8 @@ class Stack:
                         BRIDGX_BROKER_URL=self.redis.url, BRIDGX_REDIS_URL=self.redis.url.replace("/0", "/1"),
                         BRIDGX_SECRET_KEY=secrets.token_urlsafe(40), BRIDGX_ENCRYPTION_KEY=Fernet.generate_key().decode(),
                         BRIDGX_RECONCILE_SECONDS=str(reconcile), BRIDGX_SCALE_STALE_SECONDS="10",
-                        BRIDGX_SCALE_HEARTBEAT_SECONDS="2", BRIDGX_VERIFY_ACCOUNTS="0", BRIDGX_SCALE_READY_TIMEOUT="120")
+                        BRIDGX_SCALE_HEARTBEAT_SECONDS="2", BRIDGX_VERIFY_ACCOUNTS="0", BRIDGX_SCALE_READY_TIMEOUT="120",
+                        BRIDGX_ENDPOINT_ALLOWLIST="http://127.0.0.1", BRIDGX_METRICS_PUBLIC="1")
         try:
             self._boot()
         except BaseException:

@@ -26,7 +26,8 @@ def _worker(app, tmp_path, broker_url):
     env = dict(os.environ, BRIDGX_CONFIG="embedded", BRIDGX_HOME=str(tmp_path),
                BRIDGX_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], BRIDGX_BROKER_URL=broker_url,
                BRIDGX_SECRET_KEY=app.config["SECRET_KEY"], BRIDGX_ENCRYPTION_KEY=app.config["ENCRYPTION_KEYS"],
-               BRIDGX_SCALE_STALE_SECONDS="2", BRIDGX_SCALE_HEARTBEAT_SECONDS="0.5", BRIDGX_VERIFY_ACCOUNTS="0")
+               BRIDGX_SCALE_STALE_SECONDS="2", BRIDGX_SCALE_HEARTBEAT_SECONDS="0.5", BRIDGX_VERIFY_ACCOUNTS="0",
+               BRIDGX_ENDPOINT_ALLOWLIST=app.config["ENDPOINT_ALLOWLIST"])
     if app.config["REDIS_URL"]:
         env["BRIDGX_REDIS_URL"] = app.config["REDIS_URL"]
     log = open(tmp_path / "worker.log", "w")

@@ -32,6 +32,7 @@ def free_port() -> int:
 def clean_env(home: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGX_", "PROMETHEUS_"))}
     env.update(BRIDGX_CONFIG="embedded", BRIDGX_HOME=str(home), BRIDGX_VERIFY_ACCOUNTS="0",
+               BRIDGX_ENDPOINT_ALLOWLIST="http://127.0.0.1",
                BRIDGX_PROCESS_HEARTBEAT_SECONDS="0.5", BRIDGX_PROCESS_STALE_SECONDS="5",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     env.update({k: str(v) for k, v in extra.items()})
