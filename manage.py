@@ -102,12 +102,12 @@ def _with_app(command: click.Command) -> click.Command:
     callback = command.callback
 
     def wrapped(*args, **kwargs):
-        from app.core.errors import AppError, human
+        from app.core.errors import AppError, one_line
         with app_with_schema().app_context():
             try:
                 return callback(*args, **kwargs)
             except AppError as exc:
-                raise click.ClickException(human(exc.detail) or exc.msg)
+                raise click.ClickException(one_line(exc))
     command = copy.copy(command)
     command.callback = wrapped
     return command

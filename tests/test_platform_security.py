@@ -79,10 +79,12 @@ def test_metrics_need_the_token_when_one_is_set(app, anon, monkeypatch):
 
 
 def test_production_refuses_anonymous_metrics_by_default(monkeypatch):
+    from cryptography.fernet import Fernet
+
     from config import EmbeddedConfig, ProductionConfig
     monkeypatch.setenv("BRIDGX_DATABASE_URL", "mysql+pymysql://root@127.0.0.1/x")
     monkeypatch.setenv("BRIDGX_BROKER_URL", "redis://127.0.0.1:6379/9")
-    monkeypatch.setenv("BRIDGX_ENCRYPTION_KEY", "k")
+    monkeypatch.setenv("BRIDGX_ENCRYPTION_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("BRIDGX_SECRET_KEY", "s" * 40)
     monkeypatch.delenv("BRIDGX_METRICS_PUBLIC", raising=False)
     assert ProductionConfig().METRICS_PUBLIC is False

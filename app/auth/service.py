@@ -232,6 +232,8 @@ def authenticate(header: str | None) -> Principal:
         if not (_small_int(user_id) and (token_id is None or _small_int(token_id)) and _small_int(epoch)):
             raise Unauthorized({"reason": "invalid token"})
         user = db.session.get(User, int(user_id))
+        if user is not None and user.disabled:
+            raise Unauthorized({"reason": "account disabled"})
         if user is not None and int(epoch) != (user.session_epoch or 0):
             raise Unauthorized({"reason": "session ended"})
         if token_id is not None:

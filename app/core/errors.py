@@ -80,6 +80,14 @@ def human(detail) -> str:
     return str(detail) if detail is not None else ""
 
 
+def one_line(exc: "AppError") -> str:
+    """An error for a terminal: "quota_exceeded: limit: ...", or just the fields for a bad parameter."""
+    detail = human(exc.detail)
+    if not detail:
+        return exc.msg
+    return detail if exc.msg == "param_invalid" else f"{exc.msg}: {detail}"
+
+
 HTTP_MSGS = {400: "param_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
              415: "param_invalid", 429: "too_many_requests"}

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.auth.models import User
 from app.auth.service import Principal
-from app.core.errors import AppError, flatten_messages, human
+from app.core.errors import AppError, flatten_messages, human, one_line
 from app.extensions import db
 
 
@@ -67,7 +67,7 @@ def _run(username: str, call, wait: bool):
     try:
         task_id = call(service)
     except AppError as exc:
-        raise click.ClickException(human(exc.detail) or exc.msg)
+        raise click.ClickException(one_line(exc))
     click.echo(f"task {task_id} accepted")
     warning = health.no_worker_warning()
     if warning:
@@ -143,5 +143,5 @@ def task_cancel_cmd(task_id, username):
     try:
         task = service.cancel(task_id)
     except AppError as exc:
-        raise click.ClickException(f"{exc.msg}: {exc.detail}")
+        raise click.ClickException(one_line(exc))
     click.echo(f"task {task_id} cancel requested ({task.status}); machines already created stay in the cluster")
