@@ -95,7 +95,13 @@ def _build_org(app, sim, org):
             "name": f"{org}-custom", "desc": f"{org}-custom-desc", "instance_list": [
                 {"instance_ip": ip, "login_name": f"{org}-login", "login_password": f"{org}-pw"} for ip in custom_ips]})
         assert status == 200, body
-    return {"admin_id": admin_id, "member_id": member_id, "custom": f"{org}-custom", "custom_ips": custom_ips,
+    schedule_id = None
+    if org == "alpha" and ("POST", "/api/v1/elastic/schedule/create") in _openapi_routes(app):  # once merged
+        status, body = admin.post("elastic/schedule/create", {"cluster_name": f"{org}-cluster", "name": f"{org}-schedule",
+                                                              "cron": "0 3 1 1 *", "desired": live})
+        assert status == 200, body
+        schedule_id = body["data"]["schedule_id"]
+    return {"schedule_id": schedule_id, "admin_id": admin_id, "member_id": member_id, "custom": f"{org}-custom", "custom_ips": custom_ips,
             "api": admin, "member": member, "org_id": org_id, "provider": provider, "region": region, "zone": zone,
             "key": key, "account_id": acc["id"], "vpc": vpc_id, "subnet": subnet, "sg": group,
             "cluster": f"{org}-cluster", "cluster_id": cluster_id, "tasks": task_ids, "token": token,
@@ -132,6 +138,8 @@ def _snapshot(sim, a: dict) -> str:
             task.pop(volatile, None)
     machines = sorted((i.instance_id, i.status) for i in sim.instances(a["provider"]))
     network = sorted(v.vpc_id for v in sim.cloud.vpcs(a["provider"], a["region"]))
+    if a["schedule_id"] is not None:  # elastic clusters (branch h14) merged
+        views += [api.get("elastic/status", cluster_name=a["cluster"])[1], api.get("elastic/schedules")[1]]
     groups = sorted((g.group_id, g.name, repr(g.rules)) for g in sim.cloud.security_groups(a["provider"], a["region"]))
     return _json.dumps([views, machines, network, groups, _secrets_of(api, a)], sort_keys=True)
 
@@ -403,6 +411,28 @@ ROUTES = {
     # (unused until the route is in the OpenAPI document; see the "*" case)
     ("POST", "/api/v1/task/cancel"): lambda a, b: [  # A's tasks are finished: 409 would mean B found one
         _post("task/cancel", {"task_id": t}, ok=(404,)) for t in a["tasks"]],
+    ("GET", "/api/v1/elastic/status"): lambda a, b: [_get("elastic/status", {"cluster_name": a["cluster"]}, ok=NOT_MINE)],
+    ("POST", "/api/v1/elastic/capacity"): lambda a, b: [
+        _post("elastic/capacity", {"cluster_name": a["cluster"], "desired": 0, "min": 0, "max": 10})],
+    ("POST", "/api/v1/elastic/policy"): lambda a, b: [
+        _post("elastic/policy", {"cluster_name": a["cluster"], "grace_seconds": 1, "max_replacements": 0})],
+    ("POST", "/api/v1/elastic/protection"): lambda a, b: [
+        _post("elastic/protection", {"cluster_name": a["cluster"], "instance_ids": a["instances"][:1], "protected": True}),
+        _post("elastic/protection", {"cluster_name": b["cluster"], "instance_ids": a["instances"][:1], "protected": True},
+              ok=(400,))],
+    ("GET", "/api/v1/elastic/replacements"): lambda a, b: [
+        _get("elastic/replacements", {"cluster_name": a["cluster"]}, ok=NOT_MINE)],
+    ("GET", "/api/v1/elastic/schedules"): lambda a, b: [
+        _get("elastic/schedules", check=lambda d, b: d["pager"]["total"] == 0 or pytest.fail(str(d))),
+        _get("elastic/schedules", {"cluster_name": a["cluster"]}, ok=(200, 400, 404),
+             check=lambda d, b: d["pager"]["total"] == 0 or pytest.fail(str(d)))],
+    ("POST", "/api/v1/elastic/schedule/create"): lambda a, b: [
+        _post("elastic/schedule/create", {"cluster_name": a["cluster"], "name": "pwned", "cron": "0 3 1 1 *",
+                                          "desired": 0})],
+    ("POST", "/api/v1/elastic/schedule/edit"): lambda a, b: [
+        _post("elastic/schedule/edit", {"schedule_id": a["schedule_id"], "desired": 0, "name": "pwned"}, ok=(404,))],
+    ("DELETE", "/api/v1/elastic/schedule/delete/{schedule_id}"): lambda a, b: [
+        ("DELETE", f"elastic/schedule/delete/{a['schedule_id']}", None, (404,), None)],
 }
 PUBLIC = {("GET", "/api/v1/openapi.json")}  # the same document for everyone
 
