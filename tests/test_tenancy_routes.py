@@ -105,7 +105,8 @@ def _build_org(app, sim, org):
         assert status == 200, body
         schedule_id = body["data"]["schedule_id"]
     return {"schedule_id": schedule_id, "admin_id": admin_id, "member_id": member_id, "custom": f"{org}-custom",
-            "custom_ips": custom_ips, "api": admin, "member": member, "org_id": org_id, "provider": provider, "region": region, "zone": zone,
+            "custom_ips": custom_ips, "api": admin, "member": member, "org_id": org_id, "provider": provider,
+            "region": region, "zone": zone,
             "key": key, "account_id": acc["id"], "vpc": vpc_id, "subnet": subnet, "sg": group,
             "cluster": f"{org}-cluster", "cluster_id": cluster_id, "tasks": task_ids, "token": token,
             "token_id": token_id, "instances": [i["instance_id"] for i in instances],
