@@ -8,9 +8,13 @@ from __future__ import annotations
 # objects if an organisation filter were missing; the answer must hold nothing of A's (no A name
 # or cloud id appears anywhere in it), counts must be B's exactly, and A's state, read back
 # through A's own API and the emulator, must be unchanged. A route without an entry in ROUTES
-# fails (it does not skip): add a request builder for it.
+# fails (it does not skip): add a request builder for it. An entry for a route this branch's
+# document does not have (one of a branch not merged yet) is skipped, by name.
+# A also has a custom cluster whose machines are loopback addresses nothing listens on, its
+# admin a real password, and (once the elastic routes are merged) a schedule.
 import json as _json
 import secrets as _secrets
+import socket as _socket
 from datetime import datetime as _datetime
 
 import jwt as _jwt
@@ -18,6 +22,7 @@ import pytest
 
 from tests.conftest import CATALOG, SIM_KEYS, SIM_SECRET, Api
 
+PASSWORDS = {"alpha": "Tn-Alpha-7f3Q!x9", "bravo": "Tn-Bravo-4kM8?w2"}  # the admins' (user/modify_password)
 PAST_DAY = "2021-10-11"  # each organisation has one deleted instance billed the whole day
 ORGS = {"alpha": ("AlibabaCloud", "10.1.0.0/16", "10.1.0.0/24", 3, 2),  # provider, vpc, subnet, live, tasks
         "bravo": ("TencentCloud", "172.16.0.0/16", "172.16.0.0/24", 1, 1)}
@@ -44,8 +49,13 @@ def _build_org(app, sim, org):
     from tests.conftest import account_body, cluster_body
     provider, vpc_cidr, subnet_cidr, live, tasks = ORGS[org]
     region, zone, itype, image = CATALOG[provider]
-    admin, _, org_id = _org_user(app, org)
-    member, _, _ = _org_user(app, org, admin=False)
+    admin, admin_id, org_id = _org_user(app, org)
+    member, member_id, _ = _org_user(app, org, admin=False)
+    with app.app_context():  # the admin has a real password (modify_password aims at it)
+        from app.auth.models import User
+        from app.auth.service import hash_password
+        db.session.get(User, admin_id).password_hash = hash_password(PASSWORDS[org])
+        db.session.commit()
     key = SIM_KEYS[provider]
     acc = admin.post("cloud_account/create", account_body(provider, key=key, secret=SIM_SECRET, endpoint=sim.url,
                                                           account_name=f"{org}-account"))[1]["data"]
@@ -81,7 +91,22 @@ def _build_org(app, sim, org):
         cluster_id = c.id
         token = create_api_token(admin.username, f"{org}-token")
     token_id = admin.get("token/list")[1]["data"][0]["id"]
-    return {"api": admin, "member": member, "org_id": org_id, "provider": provider, "region": region, "zone": zone,
+    custom_ips = []
+    if org == "alpha":  # a custom cluster (only A's: B's cluster counts stay as they are)
+        custom_ips = [f"127.77.0.{n}:{_closed_port()}" for n in (1, 2)]  # loopback only, nothing listens
+        status, body = admin.post("cluster/create_custom_private", {
+            "name": f"{org}-custom", "desc": f"{org}-custom-desc", "instance_list": [
+                {"instance_ip": ip, "login_name": f"{org}-login", "login_password": f"{org}-pw"} for ip in custom_ips]})
+        assert status == 200, body
+    schedule_id = None
+    if org == "alpha" and ("POST", "/api/v1/elastic/schedule/create") in _openapi_routes(app):  # once merged
+        status, body = admin.post("elastic/schedule/create", {
+            "cluster_name": f"{org}-cluster", "name": f"{org}-schedule", "cron": "0 3 1 1 *", "desired": live})
+        assert status == 200, body
+        schedule_id = body["data"]["schedule_id"]
+    return {"schedule_id": schedule_id, "admin_id": admin_id, "member_id": member_id, "custom": f"{org}-custom",
+            "custom_ips": custom_ips, "api": admin, "member": member, "org_id": org_id, "provider": provider,
+            "region": region, "zone": zone,
             "key": key, "account_id": acc["id"], "vpc": vpc_id, "subnet": subnet, "sg": group,
             "cluster": f"{org}-cluster", "cluster_id": cluster_id, "tasks": task_ids, "token": token,
             "token_id": token_id, "instances": [i["instance_id"] for i in instances],
@@ -91,7 +116,14 @@ def _build_org(app, sim, org):
 def _fingerprints(a: dict) -> set[str]:
     """Strings only organisation A's objects carry: none may appear in an answer to B."""
     marks = {"alpha-", a["vpc"], a["subnet"], a["sg"], a["key"], a["token"]}
-    return marks | set(a["instances"]) | set(a["ips"])
+    return marks | set(a["instances"]) | set(a["ips"]) | {ip.split(":")[0] for ip in a["custom_ips"]}
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound then released): a connection is refused at once."""
+    with _socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _snapshot(sim, a: dict) -> str:
@@ -100,13 +132,33 @@ def _snapshot(sim, a: dict) -> str:
     views = [api.get("cloud_account/list")[1], api.get(f"cluster/id/{a['cluster_id']}")[1],
              api.get("task/describe_all", page_size=50)[1], api.get("vpc/describe", provider=a["provider"])[1],
              api.get("subnet/describe", vpc_id=a["vpc"])[1], api.get(f"security_group/{a['sg']}/rules")[1],
-             api.get("token/list")[1]]
+             api.get("token/list")[1], api.get("user/list", page_size=50)[1], api.get(f"org/id/{a['org_id']}")[1],
+             api.get("user/info")[1], a["member"].get("user/info")[1],
+             api.get("cluster/custom/detail", cluster_name=a["custom"])[1],
+             api.get("instance/list_custom", cluster_name=a["custom"])[1],
+             api.get("security_group/describe", vpc_id=a["vpc"])[1]]
     for task in views[2]["data"]["task_list"]:
         for volatile in ("elapsed_seconds",):
             task.pop(volatile, None)
     machines = sorted((i.instance_id, i.status) for i in sim.instances(a["provider"]))
     network = sorted(v.vpc_id for v in sim.cloud.vpcs(a["provider"], a["region"]))
-    return _json.dumps([views, machines, network], sort_keys=True)
+    if a["schedule_id"] is not None:  # elastic clusters (branch h14) merged
+        views += [api.get("elastic/status", cluster_name=a["cluster"])[1], api.get("elastic/schedules")[1]]
+    groups = sorted((g.group_id, g.name, repr(g.rules)) for g in sim.cloud.security_groups(a["provider"], a["region"]))
+    return _json.dumps([views, machines, network, groups, _secrets_of(api, a)], sort_keys=True)
+
+
+def _secrets_of(api, a: dict) -> list:
+    """A's users' password hashes, roles, states and organisation, and its custom machines' logins."""
+    from app.auth.models import Organization, User
+    from app.custom.models import CustomMachine
+    from app.extensions import db
+    with api.client.application.app_context():
+        users = db.session.query(User).filter(User.org_id == a["org_id"]).order_by(User.id).all()
+        org = db.session.get(Organization, a["org_id"])
+        machines = db.session.query(CustomMachine).filter_by(org_id=a["org_id"]).order_by(CustomMachine.id)
+        return [[(u.id, u.username, u.password_hash, u.is_admin, u.disabled) for u in users], org.name,
+                [(m.cluster_id, m.instance_ip, m.login_name, m.login_password_encrypted) for m in machines]]
 
 
 @pytest.fixture
@@ -125,10 +177,12 @@ def tenants(app, cloud_server):
                   quota={}, lost_reply_rate=0.0)
     sim.reset()
     sim.url = server.url
+    ssh_timeout, app.config["SSH_CHECK_TIMEOUT"] = app.config["SSH_CHECK_TIMEOUT"], 1.0  # instance/check: loopback only
     world = {org: _build_org(app, sim, org) for org in ORGS}
     world["before"] = _snapshot(sim, world["alpha"])
     world["sim"] = sim
     yield world
+    app.config["SSH_CHECK_TIMEOUT"] = ssh_timeout
     sim.reset()
     with app.app_context():
         db.session.remove()
@@ -285,6 +339,108 @@ ROUTES = {
     ("GET", "/api/v1/image/list"): lambda a, b: [
         _get("image/list", {"provider": a["provider"], "region_id": a["region"], "zone_id": a["zone"],
                             "account_key": a["key"]}, ok=NOT_MINE)],
+    # ---------------------------------------------------------------- users and organisations
+    ("GET", "/api/v1/user/info"): lambda a, b: [_get("user/info", check=lambda d, b: (
+        d["org_id"] == b["org_id"] and d["org_name"] == "bravo" and d["user_id"] in (b["admin_id"], b["member_id"]))
+        or pytest.fail(str(d)))],
+    ("GET", "/api/v1/user/list"): lambda a, b: [_get("user/list", {"page_size": 100}, check=lambda d, b: (
+        {int(u["user_id"]) for u in d["user_list"]} >= {b["admin_id"], b["member_id"]}
+        and all(u["user_name"].startswith("bravo-") for u in d["user_list"])
+        and d["pager"]["total"] == len(d["user_list"])) or pytest.fail(str(d)))],
+    ("POST", "/api/v1/user/create_user"): lambda a, b: [  # lands in B's organisation, never in A's
+        _post("user/create_user", {"username": f"bravo-new-{_secrets.token_hex(3)}", "password": "Tn-New-8kP2!zq",
+                                   "user_type": "ADMIN"}, ok=(200,), check=_created_user_is_bravos),
+        _post("user/create_user", {"username": a["member"].username, "password": "Tn-New-8kP2!zq",
+                                   "user_type": "ADMIN"}, ok=(409,))],  # usernames are unique everywhere
+    ("POST", "/api/v1/user/modify_password"): lambda a, b: [  # with A's admin's real password
+        _post("user/modify_password", {"username": a["api"].username, "old_password": PASSWORDS["alpha"],
+                                       "new_password": "Tn-Pwned-5rT6!y"}, ok=(400,)),
+        _post("user/modify_password", {"old_password": PASSWORDS["alpha"], "new_password": "Tn-Pwned-5rT6!y"},
+              ok=(400,))],
+    ("POST", "/api/v1/user/enable_user"): lambda a, b: [
+        _post("user/enable_user", {"usernames": [a["member"].username], "action": "disable"}, ok=(404,)),
+        _post("user/enable_user", {"usernames": [a["api"].username, a["member"].username], "action": "disable"},
+              ok=(404,))],
+    ("POST", "/api/v1/user/modify_user_type"): lambda a, b: [
+        _post("user/modify_user_type", {"user_ids": [a["member_id"]], "user_type": "ADMIN"}, ok=(404,)),
+        _post("user/modify_user_type", {"user_ids": [a["admin_id"]], "user_type": "COMMON"}, ok=(404,))],
+    ("GET", "/api/v1/org/id/{org_id}"): lambda a, b: [_get(f"org/id/{a['org_id']}", ok=(404,))],
+    ("POST", "/api/v1/org/edit"): lambda a, b: [
+        _post("org/edit", {"org_id": a["org_id"], "org_name": "pwned"}, ok=(404,))],
+    # ---------------------------------------------------------------- clusters
+    ("GET", "/api/v1/cluster/num"): lambda a, b: [
+        _get("cluster/num", check=_exact({"cluster_num": 1})),
+        _get("cluster/num", {"account": a["key"]}, check=_exact({"cluster_num": 0}))],
+    ("GET", "/api/v1/cluster/instance_stat"): lambda a, b: [
+        _get("cluster/instance_stat", {"cluster_name": a["cluster"]}, ok=NOT_MINE),
+        _get("cluster/instance_stat", {"cluster_name": a["custom"]}, ok=NOT_MINE)],
+    # ---------------------------------------------------------------- custom clusters
+    # Creating one named as A's succeeds in B's organisation (names are per organisation; a 409
+    # would mean B saw A's name); the check deletes it again so B's counts stay as they were.
+    ("POST", "/api/v1/cluster/create_custom_private"): lambda a, b: [
+        _post("cluster/create_custom_private", _custom_body(a["custom"], a), ok=(200,), check=_drop_bravo_cluster)],
+    ("POST", "/api/v1/cluster/create_custom_public"): lambda a, b: [
+        _post("cluster/create_custom_public", dict(_custom_body("pwned", a), provider=a["provider"],
+                                                   account_key=a["key"]), ok=(400,)),
+        _post("cluster/create_custom_public", dict(_custom_body(a["custom"], a), provider=b["provider"]),
+              ok=(200,), check=_drop_bravo_cluster)],
+    ("GET", "/api/v1/cluster/custom/detail"): lambda a, b: [
+        _get("cluster/custom/detail", {"cluster_name": a["custom"]}, ok=(404,)),
+        _get("cluster/custom/detail", {"cluster_name": a["cluster"]}, ok=(404,)),
+        _get("cluster/custom/detail", {"cluster_id": str(_custom_id(a))}, ok=(404,)),
+        _get("cluster/custom/detail", {"cluster_id": str(a["cluster_id"])}, ok=(404,))],
+    ("GET", "/api/v1/instance/list_custom"): lambda a, b: [
+        _get("instance/list_custom", {"cluster_name": a["custom"]}, ok=NOT_MINE)],
+    # instance/check reads nothing stored: it only tries the addresses and logins in its body, so it
+    # cannot reach another organisation's data (A's stored passwords are never used). B tries A's
+    # custom machines' loopback addresses (nothing listens there) and a closed port on 127.0.0.1:
+    # every login fails at once, and the answer lists exactly what B sent.
+    ("POST", "/api/v1/cluster/instance/check"): lambda a, b: [
+        _post("cluster/instance/check", {"instance_list": [
+            {"instance_ip": ip, "login_name": "alpha-login", "login_password": "guess"}
+            for ip in a["custom_ips"] + [f"127.0.0.1:{_closed_port()}"]]}, ok=(200,),
+            check=lambda d, b: (d["is_all_pass"] is False and len(d["instance_list"]) == 3
+                                and not any(r["is_pass"] for r in d["instance_list"])) or pytest.fail(str(d)))],
+    # ---------------------------------------------------------------- network
+    ("POST", "/api/v1/security_group/create"): lambda a, b: [
+        _post("security_group/create", {"vpc_id": a["vpc"], "security_group_name": "pwned"}),
+        _post("security_group/create", {"vpc_id": a["vpc"], "security_group_name": "pwned", "region_id": a["region"],
+                                        "account_key": b["key"]}),
+        _post("security_group/create", {"vpc_id": b["vpc"], "security_group_name": "pwned", "account_key": a["key"]})],
+    ("POST", "/api/v1/security_group/rule/add"): lambda a, b: [
+        _post("security_group/rule/add", {"security_group_id": a["sg"], "rules": [
+            {"protocol": "tcp", "port_range": "80/80", "direction": "ingress", "cidr_ip": "0.0.0.0/0"}]}),
+        _post("security_group/rule/add", {"security_group_id": a["sg"], "vpc_id": a["vpc"], "account_key": b["key"],
+                                          "protocol": "tcp", "port_range": "80/80", "direction": "ingress",
+                                          "cidr_ip": "0.0.0.0/0"})],
+    # ---------------------------------------------------------------- routes of branches not merged yet
+    # (unused until the route is in the OpenAPI document; see the "*" case)
+    ("POST", "/api/v1/task/cancel"): lambda a, b: [  # A's tasks are finished: 409 would mean B found one
+        _post("task/cancel", {"task_id": t}, ok=(404,)) for t in a["tasks"]],
+    ("GET", "/api/v1/elastic/status"): lambda a, b: [
+        _get("elastic/status", {"cluster_name": a["cluster"]}, ok=NOT_MINE)],
+    ("POST", "/api/v1/elastic/capacity"): lambda a, b: [
+        _post("elastic/capacity", {"cluster_name": a["cluster"], "desired": 0, "min": 0, "max": 10})],
+    ("POST", "/api/v1/elastic/policy"): lambda a, b: [
+        _post("elastic/policy", {"cluster_name": a["cluster"], "grace_seconds": 1, "max_replacements": 0})],
+    ("POST", "/api/v1/elastic/protection"): lambda a, b: [
+        _post("elastic/protection", {"cluster_name": a["cluster"], "instance_ids": a["instances"][:1],
+                                     "protected": True}),
+        _post("elastic/protection", {"cluster_name": b["cluster"], "instance_ids": a["instances"][:1],
+                                     "protected": True}, ok=(400,))],
+    ("GET", "/api/v1/elastic/replacements"): lambda a, b: [
+        _get("elastic/replacements", {"cluster_name": a["cluster"]}, ok=NOT_MINE)],
+    ("GET", "/api/v1/elastic/schedules"): lambda a, b: [
+        _get("elastic/schedules", check=lambda d, b: d["pager"]["total"] == 0 or pytest.fail(str(d))),
+        _get("elastic/schedules", {"cluster_name": a["cluster"]}, ok=(200, 400, 404),
+             check=lambda d, b: d["pager"]["total"] == 0 or pytest.fail(str(d)))],
+    ("POST", "/api/v1/elastic/schedule/create"): lambda a, b: [
+        _post("elastic/schedule/create", {"cluster_name": a["cluster"], "name": "pwned", "cron": "0 3 1 1 *",
+                                          "desired": 0})],
+    ("POST", "/api/v1/elastic/schedule/edit"): lambda a, b: [
+        _post("elastic/schedule/edit", {"schedule_id": a["schedule_id"], "desired": 0, "name": "pwned"}, ok=(404,))],
+    ("DELETE", "/api/v1/elastic/schedule/delete/{schedule_id}"): lambda a, b: [
+        ("DELETE", f"elastic/schedule/delete/{a['schedule_id']}", None, (404,), None)],
 }
 PUBLIC = {("GET", "/api/v1/openapi.json")}  # the same document for everyone
 
@@ -303,6 +459,34 @@ def _cluster_with(a, b, key=None, network=False):
                         instance_type=itype, image=image, network_config=net)
 
 
+def _custom_body(name, a):
+    return {"name": name, "desc": "pwned", "instance_list": [
+        {"instance_ip": ip, "login_name": "root", "login_password": "x"} for ip in a["custom_ips"]]}
+
+
+def _custom_id(a) -> int:
+    from app.clusters.models import Cluster
+    from app.extensions import db
+    with a["api"].client.application.app_context():
+        return db.session.query(Cluster.id).filter_by(org_id=a["org_id"], name=a["custom"], deleted_id=0).scalar()
+
+
+def _drop_bravo_cluster(name, b):
+    """The cluster B just created is B's (found through B's API); delete it again."""
+    status, body = b["api"].get(f"cluster/name/{name}")
+    assert status == 200, body
+    assert b["api"].delete(f"cluster/delete/{body['data']['id']}")[0] == 200
+
+
+def _created_user_is_bravos(data, b):
+    """The new user is in B's organisation (A's user list is in A's snapshot)."""
+    from app.auth.models import User
+    from app.extensions import db
+    with b["api"].client.application.app_context():
+        newest = db.session.query(User).order_by(User.id.desc()).first()
+        assert newest.username.startswith("bravo-new-") and newest.org_id == b["org_id"], newest.org_id
+
+
 def _openapi_routes(app) -> set[tuple[str, str]]:
     from app.extensions import api
     with app.app_context():
@@ -319,10 +503,9 @@ def test_no_route_reaches_another_organisation(app, tenants, route):
     if route[0] == "*":
         missing = sorted(documented - set(ROUTES))
         assert not missing, f"no tenancy request builder for {missing}: add one to ROUTES in {__file__}"
-        stale = sorted(set(ROUTES) - documented)
-        assert not stale, f"ROUTES lists routes the OpenAPI document no longer has: {stale}"
-        return
-    assert route in documented, f"{route} is not in the OpenAPI document"
+        return  # builders for routes not (yet) in the document are left unused: see below
+    if route not in documented:
+        pytest.skip(f"{route} is not in this branch's OpenAPI document (a builder kept for a route to be merged)")
     a, b = tenants["alpha"], tenants["bravo"]
     marks = _fingerprints(a)
     for caller in (b["api"], b["member"]):
