@@ -214,6 +214,7 @@ ROUTES = {
     ("POST", "/user/refresh_token"): lambda a, b: [_post("/user/refresh_token", {}, ok=(200,), check=lambda d, b: (
         _jwt.decode(d, options={"verify_signature": False})["org"] == b["org_id"]) or pytest.fail("wrong org"))],
     ("GET", "/healthz"): lambda a, b: [_get("/healthz")],
+    ("GET", "/readyz"): lambda a, b: [_get("/readyz")],
     ("GET", "/metrics"): lambda a, b: [_get("/metrics")],  # operator-wide counts by status; no names or ids
     ("GET", "/api/v1/token/list"): lambda a, b: [_get("token/list", check=lambda d, b: (
         {t["name"] for t in d} <= {"bravo-token"}) or pytest.fail(str(d)))],  # a member sees only its own
