@@ -80,6 +80,10 @@ def _accept(key: str | None, action: str, cluster: Cluster, create) -> int:
     found = _replayed(key, action, cluster)
     if found:
         return found
+    # The task is written in a transaction of its own: reads made so far (the caller, the cluster)
+    # end here, so under MySQL's repeatable read the quota's counts, taken after the organisation
+    # lock, never come from a snapshot older than a concurrent request's commit.
+    db.session.commit()
     try:
         with transaction():
             task = create()
@@ -95,13 +99,10 @@ def _accept(key: str | None, action: str, cluster: Cluster, create) -> int:
 
 
 def expand(body: dict, idempotency_key: str | None = None) -> int:
-    # The quota check locks the organisation, then counts: its reads must not come from a snapshot
-    # taken earlier in the request (MySQL's repeatable read), so the authentication's read ends here.
-    db.session.commit()
     cluster = _cluster(body["cluster_name"])
 
     def create() -> Task:
-        quota.check_expand(org_id(), body["count"])
+        quota.check_expand(org_id(), body["count"])  # first statement: locks the organisation, then counts
         return _new_task(cluster, EXPAND, body["task_name"], body["count"])
     return _accept(idempotency_key, EXPAND, cluster, create)
 
