@@ -86,6 +86,10 @@ def likely_accept(attempts, replied: float) -> float:
     return replied
 
 
+class _NotSent(Exception):
+    """A queued delete batch found the worker stopping before it was sent."""
+
+
 class LostOwnership(Exception):
     """Another worker took the task over (this one was presumed dead)."""
 
@@ -641,9 +645,14 @@ class Shrinker(_Runner):
         batches = self.batches(lambda: [(len(c), c) for c in base.chunks(list(victims), self.limits.max_delete_ids)])
         todo = [b for b in batches if b.state in ("PENDING", "DELETING")]
 
+        def send(ids):
+            if SHUTDOWN.is_set():  # a batch still queued when the worker stops is left for the next run
+                raise _NotSent()
+            return self.provider.delete_instances(ids)
+
         halted = False
         with ThreadPoolExecutor(current_app.config["SCALE_BATCH_CONCURRENCY"], thread_name_prefix="delete") as pool:
-            futures = {pool.submit(self.provider.delete_instances, list(b.instance_ids)): b for b in todo}
+            futures = {pool.submit(send, list(b.instance_ids)): b for b in todo}
             for b in todo:
                 b.state = "DELETING"
             db.session.commit()
@@ -657,7 +666,12 @@ class Shrinker(_Runner):
                             self.not_sent(futures[fut], handing_back=SHUTDOWN.is_set())
                 done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    if not fut.cancelled():
+                    if fut.cancelled():
+                        continue
+                    if isinstance(fut.exception(), _NotSent):
+                        halted = True
+                        self.not_sent(futures[fut], handing_back=True)
+                    else:
                         self.deleted(fut, futures[fut])
                 self.progress()
         if SHUTDOWN.is_set() and halted:
