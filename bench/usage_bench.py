@@ -293,8 +293,11 @@ def export(app, kind: str) -> None:
     former day-by-day queries side by side, with peak memory, and their rows compared."""
     import resource
 
+    from app.usage import service
     from app.usage.service import day_by_cluster_and_type, range_by_cluster_and_type
 
+    frozen = service.utcnow()
+    service.utcnow = lambda: frozen  # both methods cut today at the same instant
     with app.app_context():
         zone = ZoneInfo(app.config["TIMEZONE"])
         today = datetime.now(zone).date()

@@ -188,11 +188,13 @@ def _local_day(t, segments):
 
 def range_by_cluster_and_type(days: list[date], cluster_ids: list[int] | None = None):
     """{day: [(cluster_id, instance_type, instances, seconds)]} for consecutive `days`, every
-    organisation, in one grouped query: the same numbers as `day_by_cluster_and_type` day by day.
+    organisation: the same numbers as `day_by_cluster_and_type` day by day, in two grouped scans.
 
-    Each span is cut to the whole range and grouped by (cluster, type, first day, last day) with
-    the sums of its clipped ends; a day's seconds then follow by arithmetic, so the work is one
-    scan of the spans and the memory is (clusters × types × days), whatever the row count."""
+    Each span is clipped to the whole range [A, B) as [s, e) and has a first day i and a last day j.
+    On day d (window [a, b)) the live spans are those with i <= d <= j, and their seconds are
+        live(d) * (b - a) - sum over i = d of (s - a) - sum over j = d of (b - e),
+    so grouping by (cluster, type, i) and by (cluster, type, j) is enough: the rows read back are
+    at most clusters x types x days, whatever the number of spans."""
     wins = {d: w for d in days if (w := window(d)) is not None}
     if not wins:
         return {}
@@ -202,36 +204,33 @@ def range_by_cluster_and_type(days: list[date], cluster_ids: list[int] | None = 
     s = _greatest(_epoch(Instance.created_at), first)
     e = _least(func.coalesce(_epoch(Instance.deleted_at), last), last)
     i, j = _local_day(s, segments), _local_day(e - 1, segments)
+    # j < i only for an empty span starting exactly at a midnight: no day counts it.
     where = [Instance.created_at < _from_epoch(last),
-             or_(Instance.deleted_at.is_(None), Instance.deleted_at >= _from_epoch(first + 1))]
+             or_(Instance.deleted_at.is_(None), Instance.deleted_at >= _from_epoch(first + 1)), j >= i]
     if cluster_ids is not None:
         where.append(Instance.cluster_id.in_(cluster_ids))
-    query = (select(Instance.cluster_id, Instance.instance_type, i, j, func.count(), func.sum(s), func.sum(e))
-             .where(*where).group_by(Instance.cluster_id, Instance.instance_type, i, j))
     epoch_day = date(1970, 1, 1)
-    index = {(d - epoch_day).days: d for d in order}
-    acc: dict[tuple[date, int, str], list[int]] = {}
-
-    def add(day, cid, itype, n, secs):
-        slot = acc.setdefault((day, cid, itype), [0, 0])
-        slot[0] += n
-        slot[1] += secs
-
-    for cid, itype, first_day, last_day, n, sum_s, sum_e in db.session.execute(query):
-        first_day, last_day, n, sum_s, sum_e = int(first_day), int(last_day), int(n), int(sum_s), int(sum_e)
-        if last_day < first_day:  # empty spans that start exactly at a midnight: no day counts them
-            continue
-        if first_day == last_day:
-            add(index[first_day], cid, itype, n, sum_e - sum_s)
-            continue
-        a, b = wins[index[first_day]]
-        add(index[first_day], cid, itype, n, n * b - sum_s)
-        for middle in range(first_day + 1, last_day):
-            a, b = wins[index[middle]]
-            add(index[middle], cid, itype, n, n * (b - a))
-        a, b = wins[index[last_day]]
-        add(index[last_day], cid, itype, n, sum_e - n * a)
+    index = {(d - epoch_day).days: n for n, d in enumerate(order)}
+    zero = [0] * len(order)
+    starts: dict[tuple[int, str], tuple[list, list]] = {}
+    ends: dict[tuple[int, str], tuple[list, list]] = {}
+    for target, day_of, edge in ((starts, i, s), (ends, j, e)):
+        query = (select(Instance.cluster_id, Instance.instance_type, day_of, func.count(), func.sum(edge))
+                 .where(*where).group_by(Instance.cluster_id, Instance.instance_type, day_of))
+        for cid, itype, day_no, n, total_edge in db.session.execute(query):
+            counts, sums = target.setdefault((cid, itype), (zero.copy(), zero.copy()))
+            k = index[int(day_no)]
+            counts[k], sums[k] = int(n), int(total_edge)
     result: dict[date, list[tuple[int, str, int, int]]] = {d: [] for d in order}
-    for (day, cid, itype), (n, secs) in sorted(acc.items()):
-        result[day].append((cid, itype, n, secs))
+    for key in sorted(starts):
+        (s_count, s_sum), (e_count, e_sum) = starts[key], ends[key]
+        began = ended_before = 0
+        for k, day in enumerate(order):
+            a, b = wins[day]
+            began += s_count[k]
+            live = began - ended_before
+            if live:
+                seconds = live * (b - a) - (s_sum[k] - s_count[k] * a) - (e_count[k] * b - e_sum[k])
+                result[day].append((key[0], key[1], live, seconds))
+            ended_before += e_count[k]
     return result
