@@ -137,7 +137,7 @@ class Stack:
     def add_worker(self) -> subprocess.Popen:
         n = len(self.workers)
         proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "threads",
-                                 "-c", str(self.args.worker_threads or 8), "-l", "INFO", "-n", f"w{n}@fleet"],
+                                 "-c", str(self.args.worker_threads or self.app.config["WORKER_CONCURRENCY"]), "-l", "INFO", "-n", f"w{n}@fleet"],
                                 cwd=ROOT, stdout=open(self.home / f"worker{n}.log", "w"), stderr=subprocess.STDOUT)
         self.workers.append(proc)
         deadline = time.time() + 120

@@ -45,7 +45,7 @@ class BaseConfig:
         self.SECRET_KEY = env("SECRET_KEY")
         self.ENCRYPTION_KEYS = env("ENCRYPTION_KEY")  # comma list of Fernet keys, newest first
         self.VERIFY_ACCOUNTS = env_bool("VERIFY_ACCOUNTS", True)
-        self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8)
+        self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 32)  # a scaling task holds one until it ends
         # Scaling engine
         self.SCALE_BATCH_CONCURRENCY = env_int("SCALE_BATCH_CONCURRENCY", 16)
         self.SCALE_READY_TIMEOUT = env_float("SCALE_READY_TIMEOUT", 600.0)
