@@ -39,6 +39,11 @@ import usage_bench as ub
 
 ROOT = sb.ROOT
 DB_NAME = "bench_fleet"
+# `celery worker`, with the Alibaba SDK imported first: a worker that has been up for a while. Its
+# first scaling task would otherwise import it (about 2 s of CPU, 5 s on this loaded host, three
+# creator threads waiting on the import lock), which says nothing about fleet scheduling.
+PRELOAD = ("import sys, alibabacloud_ecs20140526.client, alibabacloud_ecs20140526.models, "
+           "alibabacloud_vpc20160428.client; from celery.__main__ import main; sys.exit(main())")
 
 
 def log(*args):
@@ -136,7 +141,7 @@ class Stack:
 
     def add_worker(self) -> subprocess.Popen:
         n = len(self.workers)
-        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "threads",
+        proc = subprocess.Popen([sys.executable, "-c", PRELOAD, "-A", "workers.app", "worker", "--pool", "threads",
                                  "-c", str(self.args.worker_threads or self.app.config["WORKER_CONCURRENCY"]), "-l", "INFO", "-n", f"w{n}@fleet"],
                                 cwd=ROOT, stdout=open(self.home / f"worker{n}.log", "w"), stderr=subprocess.STDOUT)
         self.workers.append(proc)
