@@ -75,6 +75,24 @@ def recreate_mysql(name: str) -> None:
     conn.close()
 
 
+def copy_database(source: str, target: str) -> None:
+    """Copy a database `usage_bench.py --db mysql --seed-only` seeded (read only; the same schema)."""
+    import pymysql
+    t0 = time.time()
+    conn = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"SHOW TABLES FROM {source}")
+        tables = [row[0] for row in cur.fetchall()]
+        cur.execute("SET foreign_key_checks = 0, unique_checks = 0")
+        for table in tables:
+            cur.execute(f"CREATE TABLE {target}.{table} LIKE {source}.{table}")
+            cur.execute(f"INSERT INTO {target}.{table} SELECT * FROM {source}.{table}")
+        cur.execute(f"ANALYZE TABLE {target}.instances")
+        cur.execute(f"SELECT COUNT(*) FROM {target}.instances")
+        log(f"copied {source} ({cur.fetchone()[0]:,} instance rows) in {time.time() - t0:.0f} s")
+    conn.close()
+
+
 def pct(values, p):
     return ub.pct(values, p) if values else float("nan")
 
@@ -125,8 +143,11 @@ class Stack:
             self.url = f"sqlite:///{self.home / 'bridgx.sqlite'}"
         os.environ.update(env)
         self.app = ub.make_app(self.url, self.home)
-        log(f"seeding {self.rows:,} instance rows")
-        ub.seed(self.app, self.rows, a.orgs, a.orgs * 10, random.Random(42))
+        if self.rows and a.copy_from:
+            copy_database(a.copy_from, DB_NAME)
+        else:
+            log(f"seeding {self.rows:,} instance rows")
+            ub.seed(self.app, self.rows, a.orgs, a.orgs * 10, random.Random(42))
         self.tokens = ub.tokens(self.app, a.orgs)
         self.token = self.tokens[1]  # organisation 1 owns the fleet
         from sqlalchemy import create_engine
@@ -439,8 +460,9 @@ def _statuses(tasks) -> str:
 
 
 def cost(stack: Stack, count: int) -> dict:
-    """One expand on a fresh worker process: its CPU and peak RSS per machine."""
+    """One expand on a fresh worker process (after a 1-machine warm-up): its CPU and peak RSS per machine."""
     stack.fresh_worker()
+    stack.wait_tasks([stack.expand("warm-up", 1)])  # a first task's one-off imports and caches are not per machine
     c = Cost(stack.workers)
     task = stack.expand(f"cost-{count}", count)
     stack.wait_tasks([task])
@@ -522,6 +544,8 @@ def main() -> None:
     ap.add_argument("--kill", action="store_true", help="(2) 4 workers, one killed when half the machines run")
     ap.add_argument("--api", action="store_true", help="(3) (1) while clients read the API")
     ap.add_argument("--rows", type=int, default=1_000_000, help="instance rows seeded for --api")
+    ap.add_argument("--copy-from", metavar="DB", help="--api: copy this MariaDB database (seeded by usage_bench.py "
+                    "with --orgs organisations) instead of seeding")
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--think", type=float, default=1.0, help="mean pause between a client's requests, s")
     ap.add_argument("--shrink", type=int, default=0, help="(4) shrink_all of a cluster of this size")

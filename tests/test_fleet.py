@@ -58,3 +58,21 @@ def test_one_worker_works_on_twenty_expands_at_once(app, api, sim, cloud_cluster
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+
+
+def test_an_expand_does_not_spin_while_its_machines_boot(app, api, sim, cloud_cluster, monkeypatch):
+    """Between describe polls nothing is in flight: the engine must sleep until the next poll is
+    due, not loop (`concurrent.futures.wait([])` returns at once). A spinning loop took a CPU core
+    per task while machines booted, so twenty tasks on one worker competed for the GIL."""
+    from app.tasks.readiness import Readiness
+    cluster = cloud_cluster()
+    sim.configure(boot_seconds=3.0)
+    rounds = []
+    original = Readiness.next_due
+    monkeypatch.setattr(Readiness, "next_due", lambda self, now: rounds.append(now) or original(self, now))
+    status, body = api.post("cluster/expand", {"task_name": "grow", "cluster_name": cluster, "count": 150})
+    assert status == 200, body
+    status, body = api.get("task/describe", task_id=body["data"])
+    assert body["data"]["task_status"] == "SUCCESS", body
+    # ~3 s of boot: a handful of polls for two batches and a wake-up at most every second.
+    assert len(rounds) < 100, f"{len(rounds)} engine loop rounds while waiting {rounds[-1] - rounds[0]:.1f} s"

@@ -76,6 +76,19 @@ def spec_for(cluster: Cluster) -> base.InstanceSpec:
         internet_max_bandwidth_out=net.get("internet_max_bandwidth_out") or 0, name_prefix=f"bridgx-{cluster.id}")
 
 
+def _wait_any(futures, timeout: float) -> set:
+    """The futures done within `timeout` s; with none in flight, sleep (`wait([])` returns at once,
+    which made the engine loop spin a CPU core while machines booted)."""
+    if not futures:
+        time.sleep(timeout)
+        return set()
+    return wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)[0]
+
+
+def _polling(futures) -> int:
+    return sum(1 for kind, _ in futures.values() if kind == "poll")
+
+
 def _epoch(dt: datetime) -> float:
     return dt.replace(tzinfo=timezone.utc).timestamp()
 
@@ -261,7 +274,7 @@ class Expander(_Runner):
             while True:
                 self.check_owner()
                 now = time.time()
-                for group in readiness.due(now, POLLERS - sum(1 for k, _ in futures.values() if k == "poll")):
+                for group in readiness.due(now, POLLERS - _polling(futures)):
                     group.in_flight = True
                     futures[pollers.submit(describe, sorted(group.ids))] = ("poll", group)
                 expired = readiness.expired(now, timeout)
@@ -276,9 +289,9 @@ class Expander(_Runner):
                 if not futures and not readiness.groups:
                     break
                 wake = readiness.next_due(time.time())
-                done, _ = wait(list(futures), timeout=min(wake if wake is not None else 1.0, 1.0),
-                               return_when=FIRST_COMPLETED)
-                for fut in done:
+                if wake is None or (wake == 0 and _polling(futures) >= POLLERS):
+                    wake = 1.0  # nothing to start before a call returns
+                for fut in _wait_any(futures, min(wake, 1.0)):
                     kind, ref = futures.pop(fut)
                     if kind == "create":
                         self.created(fut, by_idx[ref], readiness, stop, stop_reason)
