@@ -581,9 +581,10 @@ def main() -> None:
         run(4, lambda st: record(fleet(st, f"{n} x {m:,}, 4 workers, one killed", n, m, kill=True)))
     if args.api:
         def api(st):
+            seeded = st.sql("SELECT COUNT(*) FROM instances")[0][0]
             alone = lone(st, m)
             load = Load(st, args.clients, args.think, [alone["id"]])
-            record(fleet(st, f"{n} x {m:,} + {args.clients} API clients, {args.rows:,} rows", n, m, load=load,
+            record(fleet(st, f"{n} x {m:,} + {args.clients} API clients, {seeded:,} rows", n, m, load=load,
                          alone=alone))
         run(1, api, args.rows)
     if args.cost or args.shrink:
