@@ -23,7 +23,8 @@ def _default_worker(app, tmp_path):
     env = dict(os.environ, BRIDGX_CONFIG="embedded", BRIDGX_HOME=str(tmp_path),
                BRIDGX_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
                BRIDGX_BROKER_URL=app.config["CELERY_BROKER_URL"], BRIDGX_SECRET_KEY=app.config["SECRET_KEY"],
-               BRIDGX_ENCRYPTION_KEY=app.config["ENCRYPTION_KEYS"], BRIDGX_VERIFY_ACCOUNTS="0")
+               BRIDGX_ENCRYPTION_KEY=app.config["ENCRYPTION_KEYS"], BRIDGX_VERIFY_ACCOUNTS="0",
+               BRIDGX_ENDPOINT_ALLOWLIST=app.config["ENDPOINT_ALLOWLIST"])
     env.pop("BRIDGX_WORKER_CONCURRENCY", None)
     if app.config["REDIS_URL"]:
         env["BRIDGX_REDIS_URL"] = app.config["REDIS_URL"]
@@ -32,10 +33,11 @@ def _default_worker(app, tmp_path):
                             stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
 
 
-def test_one_worker_works_on_twenty_expands_at_once(app, api, sim, cloud_cluster, tmp_path):
+def test_one_worker_works_on_twenty_expands_at_once(app, api, sim, cloud_cluster, tmp_path, monkeypatch):
     """A scaling task holds a worker thread until its machines have booted. With 8 threads the 9th
     cluster's expand waited for earlier tasks' boot times while the account's create budget sat
     idle. All 20 tasks must be claimed while none of them can have finished."""
+    monkeypatch.setitem(app.config, "QUOTA_TASKS_IN_FLIGHT", 0)  # 20 tasks at once (0 = no limit)
     names = [cloud_cluster(name=f"fleet-{i}") for i in range(20)]
     sim.configure(boot_seconds=600)  # no task can finish during the test
     celery = app.extensions["celery"]
