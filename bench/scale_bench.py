@@ -50,7 +50,9 @@ def free_port() -> int:
 
 def start_sim(settings: dict, port: int) -> subprocess.Popen:
     code = f"""
-import time
+import json
+import sys
+from collections import Counter
 from cloudsim import CloudSim
 s = {settings!r}
 rates = {{}}
@@ -60,12 +62,24 @@ sim = CloudSim(credentials={{{KEY!r}: {SECRET!r}}}, boot_seconds=s["boot"], rate
                latency={{"create": s["create_latency"], "describe": s["describe_latency"]}})
 sim.serve(port={port})
 print("ready", flush=True)
-while True:
-    time.sleep(3600)
+for line in sys.stdin:  # one line in, one JSON line out (sim_stats); exits with its parent (stdin closed)
+    log = sim.requests
+    print(json.dumps({{"calls": Counter(f"{{r.op}}:{{r.outcome}}" for r in log), "live": len(sim.instances()),
+                      "ok_at": {{op: [r.ts for r in log if r.op == op and r.outcome == "ok"]
+                                for op in ("create", "describe", "delete")}}}}), flush=True)
 """
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc
+
+
+def sim_stats(proc: subprocess.Popen) -> dict:
+    """The emulator's request log so far: calls by "op:outcome", live machines, and the times of
+    the accepted create/describe/delete calls (epoch seconds)."""
+    proc.stdin.write("stats\n")
+    proc.stdin.flush()
+    return json.loads(proc.stdout.readline())
 
 
 def worker_pid(parent: int) -> int:

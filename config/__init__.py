@@ -133,7 +133,7 @@ class BaseConfig:
         self.VERIFY_ACCOUNTS = env_bool("VERIFY_ACCOUNTS", True)
         # Cloud endpoint overrides accounts may use (app/providers/endpoints.py); none by default.
         self.ENDPOINT_ALLOWLIST = env("ENDPOINT_ALLOWLIST", "")
-        self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8, minimum=1)
+        self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 32, minimum=1)  # a scaling task holds one until it ends
         # Scaling engine
         self.SCALE_BATCH_CONCURRENCY = env_int("SCALE_BATCH_CONCURRENCY", 16, minimum=1)
         self.SCALE_READY_TIMEOUT = env_float("SCALE_READY_TIMEOUT", 600.0)

@@ -223,3 +223,36 @@ def test_usage_report_csv_and_json(app, api, fleet, clock):
         assert runner.invoke(usage_report, ["--from", "2021-10-12", "--to", DAY]).exit_code == 2
         assert runner.invoke(usage_report, ["--from", "2021-13-40", "--to", DAY]).exit_code == 2
         assert runner.invoke(usage_report, ["--from", DAY, "--to", DAY, "--cluster", "nope"]).exit_code != 0
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Australia/Lord_Howe"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spans=spans)
+def test_export_over_a_range_equals_day_by_day(app, api, fleet, monkeypatch, zone, spans):
+    """The one-query export gives exactly the per-day SQL's numbers, DST days and half-hour
+    offsets included (New York changes clocks on 2021-11-07, Lord Howe by 30 min on 2021-10-03)."""
+    from sqlalchemy import delete
+
+    from app.extensions import db
+    from app.instances.models import Instance
+    from app.usage.service import day_by_cluster_and_type, range_by_cluster_and_type
+
+    base = {"Asia/Shanghai": BASE, "America/New_York": utc("2021-11-06 12:00:00"),
+            "Australia/Lord_Howe": utc("2021-10-02 05:00:00")}[zone]
+    monkeypatch.setitem(app.config, "TIMEZONE", zone)
+    monkeypatch.setattr("app.usage.service.utcnow", lambda: base + timedelta(days=5, hours=7, minutes=3))
+    with app.app_context():
+        db.session.execute(delete(Instance))
+        db.session.commit()
+    for n, (start, us, length, us2) in enumerate(spans):
+        created = base + timedelta(seconds=start, microseconds=us)
+        deleted = None if length is None else created + timedelta(seconds=length, microseconds=us2)
+        fleet.add("prop" if n % 2 else "other", created, deleted, instance_type=f"t{n % 3}")
+    days = [base.date() - timedelta(days=2) + timedelta(days=k) for k in range(10)]
+    with app.app_context():
+        expected = {d: rows for d in days if (rows := day_by_cluster_and_type(d))}
+        got = {d: rows for d, rows in range_by_cluster_and_type(days).items() if rows}
+        assert got == expected
+        only = [fleet.clusters["prop"]] if "prop" in fleet.clusters else []
+        assert ({d: r for d, r in range_by_cluster_and_type(days, only).items() if r}
+                == {d: r for d in days if (r := day_by_cluster_and_type(d, only))})

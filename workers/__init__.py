@@ -29,6 +29,9 @@ def celery_init_app(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # A scaling task holds its thread while machines boot (mostly waiting): too few threads and
+        # the next clusters' expands queue behind others' boot times while the cloud budget idles.
+        worker_concurrency=conf["WORKER_CONCURRENCY"],
         broker_connection_retry_on_startup=True,
         broker_transport_options=transport_options(conf["CELERY_BROKER_URL"], conf["BROKER_TIMEOUT_SECONDS"]),
         # Publishing (an API request handing a task over) gives up after about two socket

@@ -130,6 +130,10 @@ def spec_for(cluster: Cluster) -> base.InstanceSpec:
         internet_max_bandwidth_out=net.get("internet_max_bandwidth_out") or 0, name_prefix=f"bridgx-{cluster.id}")
 
 
+def _polling(futures) -> int:
+    return sum(1 for kind, _ in futures.values() if kind == "poll")
+
+
 def _epoch(dt: datetime) -> float:
     return dt.replace(tzinfo=timezone.utc).timestamp()
 
@@ -445,7 +449,7 @@ class Expander(_Runner):
                         raise HandBack()
                 else:
                     now = time.time()
-                    for group in readiness.due(now, POLLERS - sum(1 for k, _ in futures.values() if k == "poll")):
+                    for group in readiness.due(now, POLLERS - _polling(futures)):
                         group.in_flight = True
                         futures[pollers.submit(describe, sorted(group.ids))] = ("poll", group)
                     expired = readiness.expired(now, timeout)
@@ -466,6 +470,8 @@ class Expander(_Runner):
                     if not futures and not readiness.groups and self.sweep_at is None:
                         break
                 wake = readiness.next_due(time.time())
+                if wake == 0 and _polling(futures) >= POLLERS:
+                    wake = 1.0  # every poller is busy: nothing to start before a call returns
                 if self.sweep_at is not None:
                     wake = max(min(wake if wake is not None else 1.0, self.sweep_at - time.time()), 0.0)
                 pause = min(wake if wake is not None else 1.0, 1.0)

@@ -1,11 +1,12 @@
 """AlibabaCloud ECS + VPC face, driven by the real Tea SDK clients."""
 import json
-import time
 
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
 from alibabacloud_vpc20160428 import models as vpc_models
+
+from _poll import wait_until
 
 
 REGION, ZONE, TYPE = "cn-qingdao", "cn-qingdao-b", "ecs.g6.large"
@@ -59,13 +60,15 @@ def test_client_token_returns_same_ids(sim, ecs, net):
 
 
 def test_pending_then_running_with_ips(sim, ecs, net):
-    sim.configure(boot_seconds=0.3)
+    sim.configure(boot_seconds=1.0)  # long enough that the first describe still sees them pending
     ids = run(ecs, net, bw=5)
     body = describe(ecs, instance_ids=json.dumps(ids))
     assert [i.status for i in body.instances.instance] == ["Pending", "Pending"]
-    time.sleep(0.35)
-    found = describe(ecs, instance_ids=json.dumps(ids)).instances.instance
-    assert [i.status for i in found] == ["Running", "Running"]
+
+    def running():
+        found = describe(ecs, instance_ids=json.dumps(ids)).instances.instance
+        return found if [i.status for i in found] == ["Running", "Running"] else None
+    found = wait_until(running, "both machines Running")
     for inst in found:
         assert inst.vpc_attributes.private_ip_address.ip_address[0].startswith("10.1.")
         assert inst.public_ip_address.ip_address  # bandwidth > 0 gives a public address

@@ -1,8 +1,9 @@
 """AWSCloud EC2 face, driven by boto3 (SDK retries off, as drivers should configure it)."""
-import time
 
 import pytest
 from botocore.exceptions import ClientError
+
+from _poll import wait_until
 
 ZONE, TYPE, IMAGE = "us-east-1a", "t3.micro", "ami-0c02fb55956c7d316"
 
@@ -54,16 +55,18 @@ def test_launches_max_count_not_min_count(sim, client, net):
 
 
 def test_pending_then_running_with_ips(sim, client, net):
-    sim.configure(boot_seconds=0.3)
+    sim.configure(boot_seconds=1.0)  # long enough that the first describe still sees them pending
     _, subnet, group = net
     reservation = client.run_instances(
         ImageId=IMAGE, InstanceType=TYPE, MinCount=2, MaxCount=2, ClientToken="nic",
         NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group], "AssociatePublicIpAddress": True}])
     ids = [i["InstanceId"] for i in reservation["Instances"]]
     assert [i["State"]["Name"] for i in instances(client.describe_instances(InstanceIds=ids))] == ["pending"] * 2
-    time.sleep(0.35)
-    found = instances(client.describe_instances(InstanceIds=ids))
-    assert [i["State"] for i in found] == [{"Code": 16, "Name": "running"}] * 2
+
+    def running():
+        found = instances(client.describe_instances(InstanceIds=ids))
+        return found if [i["State"] for i in found] == [{"Code": 16, "Name": "running"}] * 2 else None
+    found = wait_until(running, "both machines running")
     for inst in found:
         assert inst["PrivateIpAddress"].startswith("10.0.") and inst["PublicIpAddress"]
         assert (inst["SubnetId"], inst["Placement"]["AvailabilityZone"]) == (subnet, ZONE)

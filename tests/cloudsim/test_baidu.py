@@ -1,12 +1,13 @@
 """BaiduCloud BCC + VPC face, driven by the real bce-python-sdk clients (NoRetryPolicy)."""
 import json
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 from baidubce.exception import BceHttpClientError, BceServerError
 from baidubce.services.bcc import bcc_model
+
+from _poll import wait_until
 
 ZONE, SPEC, IMAGE = "cn-bj-a", "bcc.g4.c2m8", "m-jDhcEVZs"
 
@@ -44,7 +45,7 @@ def create(bcc, net, count=2, token="tok-1", tags=None, **extra):
 
 
 def test_client_token_pending_then_running_with_ips(sim, bcc, net):
-    sim.configure(boot_seconds=0.3)
+    sim.configure(boot_seconds=1.0)  # long enough that the first describe still sees them pending
     first = create(bcc, net, count=3, network_capacity_in_mbps=10)
     ids = first["instanceIds"]
     assert len(ids) == 3 and all(i.startswith("i-") for i in ids)
@@ -52,10 +53,13 @@ def test_client_token_pending_then_running_with_ips(sim, bcc, net):
     assert len(sim.instances("BaiduCloud")) == 3
     listed = body(bcc.list_instances(instance_ids=",".join(ids)))["instances"]
     assert [i["status"] for i in listed] == ["Starting"] * 3
-    time.sleep(0.35)
-    listed = body(bcc.list_instances(instance_ids=",".join(ids)))["instances"]
+
+    def running():
+        listed = body(bcc.list_instances(instance_ids=",".join(ids)))["instances"]
+        return listed if [i["status"] for i in listed] == ["Running"] * 3 else None
+    listed = wait_until(running, "three machines Running")
     for inst in listed:
-        assert inst["status"] == "Running" and inst["internalIp"].startswith("10.0.") and inst["publicIp"]
+        assert inst["internalIp"].startswith("10.0.") and inst["publicIp"]
         assert (inst["zoneName"], inst["spec"], inst["cpuCount"], inst["memoryCapacityInGB"]) == (ZONE, SPEC, 2, 8)
         assert inst["tags"] == [{"tagKey": "task", "tagValue": "t1"}]
     with pytest.raises(BceHttpClientError) as err:  # the same token, another request

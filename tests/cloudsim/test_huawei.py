@@ -1,6 +1,5 @@
 """HuaweiCloud ECS (with the job API), VPC, IMS and IAM face, driven by the real huaweicloudsdk clients."""
 import json
-import time
 import uuid
 
 import pytest
@@ -9,6 +8,8 @@ from huaweicloudsdkecs.v2 import model as m
 from huaweicloudsdkvpc.v2 import model as vm
 
 from cloudsim.faces.huawei import project_id
+
+from _poll import wait_until
 
 ZONE, FLAVOR, IMAGE = "cn-north-4a", "s6.large.2", "67f433d8-ed0e-4321-a8a2-a71838539e09"
 
@@ -60,7 +61,7 @@ def servers(ecs, **query) -> dict:
 
 
 def test_async_create_with_job_and_client_token(sim, ecs, net):
-    sim.configure(boot_seconds=0.3)
+    sim.configure(boot_seconds=1.0)  # long enough that the first describe still sees them pending
     token = str(uuid.uuid4())
     first = create(ecs, net, count=3, token=token)
     assert len(first["serverIds"]) == 3 and first["job_id"]
@@ -70,8 +71,7 @@ def test_async_create_with_job_and_client_token(sim, ecs, net):
     assert running["status"] == "RUNNING" and running["job_type"] == "createServer"
     subs = running["entities"]["sub_jobs"]
     assert sorted(s["entities"]["server_id"] for s in subs) == sorted(first["serverIds"])
-    time.sleep(0.35)
-    assert job(ecs, first["job_id"])["status"] == "SUCCESS"
+    wait_until(lambda: job(ecs, first["job_id"])["status"] == "SUCCESS", "the create job to succeed")
     found = servers(ecs, server_id=",".join(first["serverIds"]))["servers"]
     assert [s["status"] for s in found] == ["ACTIVE"] * 3
     for s in found:

@@ -1,9 +1,12 @@
 """The shared model and the knobs, through the Python API only (no HTTP)."""
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
+import cloudsim.sim
+from _poll import wait_until
 from cloudsim import CloudSim, LaunchSpec, SimError, SimRule
 
 ALI = "AlibabaCloud"
@@ -61,13 +64,12 @@ def test_addresses_allocated_and_released(sim):
 
 
 def test_pending_then_running_after_boot(sim):
-    sim.configure(boot_seconds=0.2)
+    sim.configure(boot_seconds=1.0)
     _, subnet, group = network(sim)
     iid = launch(sim, subnet, group)[0].instance_id
     assert sim.instances(ALI)[0].status == "pending"
-    time.sleep(0.25)
-    inst = sim.instances(ALI)[0]
-    assert (inst.instance_id, inst.status) == (iid, "running") and inst.ip_inner
+    inst = wait_until(lambda: next((i for i in sim.instances(ALI) if i.status == "running"), None), "boot")
+    assert inst.instance_id == iid and inst.ip_inner
 
 
 def test_capacity_partial_with_min_count_and_freed_by_delete(sim):
@@ -147,7 +149,16 @@ def test_rules_dedupe_and_duplicate_error(sim):
     assert err.value.kind == "duplicate"
 
 
-def test_token_bucket_rate_limit(sim):
+@pytest.fixture
+def clock(monkeypatch):
+    """The emulator's rate buckets on a clock the test moves, so no refill depends on how fast it runs."""
+    fake = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(cloudsim.sim, "time", SimpleNamespace(monotonic=lambda: fake.now, sleep=time.sleep,
+                                                             time=time.time))
+    return fake
+
+
+def test_token_bucket_rate_limit(sim, clock):
     sim.configure(rates={"create": 2.0})
     outcomes = []
     for _ in range(4):
@@ -161,11 +172,13 @@ def test_token_bucket_rate_limit(sim):
     sim.admit(ALI, "AK", "cn-qingdao", "describe")  # other op classes, keys and regions have their own buckets
     sim.admit(ALI, "AK2", "cn-qingdao", "create")
     sim.admit(ALI, "AK", "cn-beijing", "create")
-    time.sleep(0.55)
+    clock.now += 0.5  # one token refilled at 2/s
     sim.admit(ALI, "AK", "cn-qingdao", "create")
+    with pytest.raises(SimError):
+        sim.admit(ALI, "AK", "cn-qingdao", "create")
 
 
-def test_per_provider_rate_and_latency(sim):
+def test_per_provider_rate_and_latency(sim, clock):
     sim.configure(rates={("TencentCloud", "create"): 1.0}, latency={"describe": 0.1})
     sim.admit("TencentCloud", "AK", "r", "create")
     with pytest.raises(SimError):

@@ -1,11 +1,12 @@
 """TencentCloud CVM + VPC face, driven by the real tencentcloud SDK clients."""
 import json
-import time
 
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.cvm.v20170312 import models as cvm_models
 from tencentcloud.vpc.v20170312 import models as vpc_models
+
+from _poll import wait_until
 
 ZONE, TYPE, IMAGE = "ap-guangzhou-3", "S5.MEDIUM4", "img-9qabwvbn"
 
@@ -55,12 +56,14 @@ def test_client_token_returns_same_ids(sim, cvm, net):
 
 
 def test_pending_then_running_with_ips(sim, cvm, net):
-    sim.configure(boot_seconds=0.3)
+    sim.configure(boot_seconds=1.0)  # long enough that the first describe still sees them pending
     ids = run(cvm, net, InternetAccessible={"InternetMaxBandwidthOut": 10, "PublicIpAssigned": True})
     assert [i.InstanceState for i in describe(cvm, InstanceIds=ids).InstanceSet] == ["PENDING", "PENDING"]
-    time.sleep(0.35)
-    found = describe(cvm, InstanceIds=ids).InstanceSet
-    assert [i.InstanceState for i in found] == ["RUNNING", "RUNNING"]
+
+    def running():
+        found = describe(cvm, InstanceIds=ids).InstanceSet
+        return found if [i.InstanceState for i in found] == ["RUNNING", "RUNNING"] else None
+    found = wait_until(running, "both machines RUNNING")
     for inst in found:
         assert inst.PrivateIpAddresses[0].startswith("10.0.") and inst.PublicIpAddresses
         assert (inst.Placement.Zone, inst.InstanceType, inst.CPU, inst.Memory) == (ZONE, TYPE, 2, 4)

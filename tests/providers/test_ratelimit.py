@@ -101,7 +101,7 @@ def test_local_limiter_keys_are_independent_and_none_is_unlimited():
     for i in range(20):
         limiter.acquire(("AWSCloud", f"AK{i}", "us-east-1", "RunInstances"), 1.0)  # 20 fresh buckets
         limiter.acquire(("AWSCloud", "AK", "us-east-1", "X"), None)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 10  # one shared 1/s bucket would need 19 s
 
 
 @pytest.fixture
@@ -152,4 +152,4 @@ def test_redis_limiter_falls_back_to_local_buckets_when_redis_is_down():
     started = time.monotonic()
     for _ in range(3):
         limiter.acquire(key, 20.0)
-    assert 0.09 <= time.monotonic() - started < 1.0  # still limited (2 waits of 50 ms)
+    assert time.monotonic() - started >= 0.09  # still limited (2 waits of 50 ms)

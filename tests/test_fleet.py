@@ -1,0 +1,80 @@
+"""Many clusters scaling at once on one account (issue 15): no task waits behind another's."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _claimed(app, ids) -> dict:
+    """task id -> status, for the tasks some worker holds."""
+    from app.extensions import db
+    from app.tasks.models import Task
+    with app.app_context():
+        db.session.remove()
+        return {t.id: t.status for t in db.session.query(Task).filter(Task.id.in_(ids), Task.holder.is_not(None))}
+
+
+def _default_worker(app, tmp_path):
+    """A worker started as the Procfile or an operator would, without its own thread count."""
+    env = dict(os.environ, BRIDGX_CONFIG="embedded", BRIDGX_HOME=str(tmp_path),
+               BRIDGX_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               BRIDGX_BROKER_URL=app.config["CELERY_BROKER_URL"], BRIDGX_SECRET_KEY=app.config["SECRET_KEY"],
+               BRIDGX_ENCRYPTION_KEY=app.config["ENCRYPTION_KEYS"], BRIDGX_VERIFY_ACCOUNTS="0",
+               BRIDGX_ENDPOINT_ALLOWLIST=app.config["ENDPOINT_ALLOWLIST"])
+    env.pop("BRIDGX_WORKER_CONCURRENCY", None)
+    if app.config["REDIS_URL"]:
+        env["BRIDGX_REDIS_URL"] = app.config["REDIS_URL"]
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "threads",
+                             "-l", "INFO", "-n", "fleet@test"], cwd=Path(__file__).resolve().parent.parent, env=env,
+                            stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
+
+
+def test_one_worker_works_on_twenty_expands_at_once(app, api, sim, cloud_cluster, tmp_path, monkeypatch):
+    """A scaling task holds a worker thread until its machines have booted. With 8 threads the 9th
+    cluster's expand waited for earlier tasks' boot times while the account's create budget sat
+    idle. All 20 tasks must be claimed while none of them can have finished."""
+    monkeypatch.setitem(app.config, "QUOTA_TASKS_IN_FLIGHT", 0)  # 20 tasks at once (0 = no limit)
+    names = [cloud_cluster(name=f"fleet-{i}") for i in range(20)]
+    sim.configure(boot_seconds=600)  # no task can finish during the test
+    celery = app.extensions["celery"]
+    celery.conf.task_always_eager = False
+    try:
+        ids = []
+        for name in names:
+            status, body = api.post("cluster/expand", {"task_name": "grow", "cluster_name": name, "count": 1})
+            assert status == 200, body
+            ids.append(body["data"])
+    finally:
+        celery.conf.task_always_eager = True
+    worker = _default_worker(app, tmp_path)
+    try:
+        deadline = time.monotonic() + 90
+        while len(_claimed(app, ids)) < 20:
+            assert time.monotonic() < deadline, f"only {len(_claimed(app, ids))} of 20 tasks claimed"
+            time.sleep(0.1)
+        assert set(_claimed(app, ids).values()) == {"RUNNING"}
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+
+
+def test_an_expand_does_not_spin_while_its_machines_boot(app, api, sim, cloud_cluster, monkeypatch):
+    """Between describe polls nothing is in flight: the engine must sleep until the next poll is
+    due, not loop (`concurrent.futures.wait([])` returns at once). A spinning loop took a CPU core
+    per task while machines booted, so twenty tasks on one worker competed for the GIL."""
+    from app.tasks.readiness import Readiness
+    cluster = cloud_cluster()
+    sim.configure(boot_seconds=3.0)
+    rounds = []
+    original = Readiness.next_due
+    monkeypatch.setattr(Readiness, "next_due", lambda self, now: rounds.append(now) or original(self, now))
+    status, body = api.post("cluster/expand", {"task_name": "grow", "cluster_name": cluster, "count": 150})
+    assert status == 200, body
+    status, body = api.get("task/describe", task_id=body["data"])
+    assert body["data"]["task_status"] == "SUCCESS", body
+    # ~3 s of boot: a handful of polls for two batches and a wake-up at most every second.
+    assert len(rounds) < 100, f"{len(rounds)} engine loop rounds while waiting {rounds[-1] - rounds[0]:.1f} s"
