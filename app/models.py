@@ -6,3 +6,4 @@ from app.instances.models import Instance  # noqa: F401
 from app.tasks.models import Task, TaskBatch  # noqa: F401
 from app.catalog.models import CatalogEntry  # noqa: F401
 from app.network.models import SecurityGroup, SecurityGroupRule, Subnet, Vpc  # noqa: F401
+from app.elastic.models import CapacityShortage, ElasticLease, MachineReplacement, ScalingSchedule  # noqa: F401

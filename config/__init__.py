@@ -52,6 +52,12 @@ class BaseConfig:
         self.SCALE_HEARTBEAT_SECONDS = env_float("SCALE_HEARTBEAT_SECONDS", 5.0)
         self.SCALE_STALE_SECONDS = env_float("SCALE_STALE_SECONDS", 30.0)
         self.RECONCILE_SECONDS = env_float("RECONCILE_SECONDS", 60.0)
+        # Elastic clusters (app/elastic)
+        self.ELASTIC_CONTROLLER_SECONDS = env_float("ELASTIC_CONTROLLER_SECONDS", 15.0)
+        self.ELASTIC_LEASE_SECONDS = env_float("ELASTIC_LEASE_SECONDS", 60.0)
+        self.ELASTIC_RETRY_SECONDS = env_float("ELASTIC_RETRY_SECONDS", 60.0)
+        self.CAPACITY_CACHE_SECONDS = env_float("CAPACITY_CACHE_SECONDS", 300.0)
+        self.SCHEDULE_GRACE_SECONDS = env_float("SCHEDULE_GRACE_SECONDS", 300.0)
         self.CATALOG_TTL_SECONDS = env_int("CATALOG_TTL_SECONDS", 24 * 3600)
         # Provider call policy: {"AlibabaCloud": {"RunInstances": 5, "*": 20}}
         self.PROVIDER_RATE_OVERRIDES = json.loads(env("PROVIDER_RATES", "{}"))

@@ -38,3 +38,10 @@ def reconcile() -> dict:
 @worker_ready.connect
 def _resume_on_start(sender=None, **kwargs):
     resume_stale_tasks.delay()
+
+
+@shared_task(name="bridgx.elastic.control")
+def elastic_control() -> dict:
+    """One elastic-controller pass (beat); a pass finding the lease held elsewhere does nothing."""
+    from app.elastic.controller import run_pass
+    return run_pass()

@@ -30,3 +30,9 @@ class Cluster(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
     deleted_id: Mapped[int] = mapped_column(Integer, default=0)
+    # Elastic clusters (app/elastic): `desired` NULL means nobody keeps the size; `elastic` holds
+    # the policy (termination, healing, fallback placements, spot).
+    desired: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    min_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    elastic = mapped_column(JSON, nullable=True)

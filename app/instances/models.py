@@ -1,4 +1,4 @@
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import UTCDateTime, utcnow
@@ -49,3 +49,4 @@ class Instance(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     running_at = mapped_column(UTCDateTime, nullable=True)
     deleted_at = mapped_column(UTCDateTime, nullable=True, index=True)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # scale-in protection

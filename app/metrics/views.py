@@ -4,6 +4,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from app.core.api import Blueprint
+from app.elastic.metrics import ElasticCollector
 from app.extensions import db
 from app.metrics.collectors import multiprocess
 from app.tasks.models import FAILED, INIT, PARTIAL_SUCCESS, RUNNING, SUCCESS, Task
@@ -35,4 +36,5 @@ def metrics():
         for collector in list(REGISTRY._collector_to_names):
             registry.register(collector)
     registry.register(_TaskStatus())
+    registry.register(ElasticCollector())
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

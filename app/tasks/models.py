@@ -54,5 +54,6 @@ class TaskBatch(db.Model):
     state: Mapped[str] = mapped_column(String(16), default="PENDING")
     instance_ids = mapped_column(JSON, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
+    placement = mapped_column(JSON, nullable=True)  # zone/subnet/type/spot when not the cluster's own (placement.py)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)

@@ -14,6 +14,7 @@ from app.core.errors import Conflict, NotFound, ParamInvalid
 from app.core.paging import paginate
 from app.core.tenancy import org_id, principal
 from app.core.timefmt import fmt
+from app.elastic.policy import pick_victims
 from app.extensions import db
 from app.instances.models import DELETING, LIVE, PENDING, Instance
 from app.tasks.models import EXPAND, FINISHED, INIT, SHRINK, Task, TaskBatch
@@ -32,11 +33,12 @@ def _cluster(name: str) -> Cluster:
         raise ParamInvalid("cluster_name", f"no cluster named {name!r}")
 
 
-def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) -> Task:
+def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None, create_by: str | None = None) -> Task:
     live = db.session.scalar(select(func.count()).where(Instance.cluster_id == cluster.id, Instance.status.in_(LIVE)))
     task = Task(org_id=cluster.org_id, cluster_id=cluster.id, lock_cluster_id=cluster.id, task_name=name,
                 action=action, status=INIT, count=count, ips=ips, before_count=live,
-                expect_count=live + count if action == EXPAND else live - count, create_by=principal().username)
+                expect_count=live + count if action == EXPAND else live - count,
+                create_by=create_by or principal().username)
     db.session.add(task)
     try:
         db.session.flush()
@@ -48,10 +50,74 @@ def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) ->
     return task
 
 
+def _locked(cluster: Cluster) -> Cluster:
+    """The cluster row again, locked until commit (MySQL): desired/min/max change one at a time."""
+    return db.session.scalar(select(Cluster).where(Cluster.id == cluster.id).with_for_update())
+
+
+def live_now(cluster_id: int) -> int:
+    return db.session.scalar(select(func.count()).where(Instance.cluster_id == cluster_id,
+                                                        Instance.status.in_((PENDING, "Running"))))
+
+
+def _move_desired(cluster: Cluster, target: int, field: str) -> None:
+    """min/max hold on every path; a manual change on an elastic cluster moves `desired`."""
+    if cluster.max_size is not None and target > cluster.max_size:
+        raise ParamInvalid(field, f"would make the cluster {target} machines, above its max {cluster.max_size}")
+    if cluster.min_size is not None and target < cluster.min_size:
+        raise ParamInvalid(field, f"would make the cluster {target} machines, below its min {cluster.min_size}")
+    if cluster.desired is not None:
+        cluster.desired = target
+
+
 def expand(body: dict) -> int:
     cluster = _cluster(body["cluster_name"])
     with transaction():
+        cluster = _locked(cluster)
+        _move_desired(cluster, live_now(cluster.id) + body["count"], "count")
         task = _new_task(cluster, EXPAND, body["task_name"], body["count"])
+    _enqueue(task.id)
+    return task.id
+
+
+def system_expand(cluster_id: int, name: str, plan) -> int | None:
+    """Expand started by the elastic controller: `plan(cluster, live)` decides, under the cluster
+    lock, how many to add (0: none); max is checked again here. None when the cluster is busy."""
+    with transaction():
+        cluster = db.session.scalar(select(Cluster).where(Cluster.id == cluster_id).with_for_update())
+        if cluster is None or unfinished_task_of(cluster_id):
+            return None
+        live = live_now(cluster_id)
+        count = plan(cluster, live)
+        if cluster.max_size is not None:
+            count = min(count, cluster.max_size - live)
+        if count <= 0:
+            return None
+        try:
+            task = _new_task(cluster, EXPAND, name, count, create_by="elastic-controller")
+        except Conflict:
+            return None
+    _enqueue(task.id)
+    return task.id
+
+
+def system_shrink(cluster_id: int, name: str, choose) -> int | None:
+    """Shrink started by the elastic controller: `choose(cluster, live)` returns the Instance rows
+    to delete, under the cluster lock. None when the cluster is busy or nothing is chosen."""
+    with transaction():
+        cluster = db.session.scalar(select(Cluster).where(Cluster.id == cluster_id).with_for_update())
+        if cluster is None or unfinished_task_of(cluster_id):
+            return None
+        victims = choose(cluster, live_now(cluster_id))
+        if not victims:
+            return None
+        try:
+            task = _new_task(cluster, SHRINK, name, len(victims), create_by="elastic-controller")
+        except Conflict:
+            return None
+        db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]),
+                                                  Instance.status.in_((PENDING, "Running")))
+                           .values(status=DELETING, delete_task_id=task.id))
     _enqueue(task.id)
     return task.id
 
@@ -60,10 +126,13 @@ def shrink(body: dict, all_instances: bool = False) -> int:
     """Choose the machines now (deterministically), mark them, then let a worker delete them.
 
     By IPs: each must be a live machine of the cluster (inner IP), else 400 listing the unknown
-    ones. By count: not-yet-running machines go first, then the newest; ties by id, newest first.
+    ones. By count: not-yet-running machines go first, then the cluster's termination policy
+    (default: the newest; ties by id, newest first); scale-in protected machines are never
+    chosen by count. On an elastic cluster the result must stay within min/max and moves desired.
     """
     cluster = _cluster(body["cluster_name"])
     with transaction():
+        cluster = _locked(cluster)
         live = select(Instance).where(Instance.cluster_id == cluster.id, Instance.status.in_((PENDING, "Running")))
         if all_instances:
             victims = db.session.scalars(live).all()
@@ -77,10 +146,11 @@ def shrink(body: dict, all_instances: bool = False) -> int:
                 raise ParamInvalid("ips", "not live instances of this cluster: " + ", ".join(unknown))
         else:
             count = body["count"]
-            order = (Instance.status != PENDING, Instance.created_at.desc(), Instance.id.desc())
-            victims = db.session.scalars(live.order_by(*order).limit(count)).all()
+            victims = pick_victims(cluster, count)
             if len(victims) < count:
-                raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances")
+                raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances"
+                                   " that are not scale-in protected")
+        _move_desired(cluster, live_now(cluster.id) - len(victims), "cluster_name" if all_instances else "count")
         name = body.get("task_name") or "shrink_all"
         task = _new_task(cluster, SHRINK, name, len(victims), ips=body.get("ips"))
         db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]))
