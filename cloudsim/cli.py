@@ -9,6 +9,7 @@ from typing import Optional
 from .catalog import CATALOGUES
 from .faces import FACES
 from .faces.huawei import project_id as huawei_project
+from .faults import add_arguments as add_fault_arguments, apply_arguments as apply_fault_arguments
 from .sim import CloudSim
 
 HUAWEI_REGIONS = [r.region_id for r in CATALOGUES["HuaweiCloud"].regions]
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--create-rate", type=float, help="create calls/second per key and region")
     parser.add_argument("--describe-rate", type=float, help="describe calls/second per key and region")
     parser.add_argument("--seed", type=int)
+    add_fault_arguments(parser)
     return parser
 
 
@@ -45,6 +47,7 @@ def main(argv: Optional[list] = None, ready: Optional[threading.Event] = None,
     rates = {op: rate for op, rate in (("create", args.create_rate), ("describe", args.describe_rate)) if rate}
     sim = CloudSim(credentials=credentials, boot_seconds=args.boot_seconds, latency=args.latency_ms / 1000.0,
                    rates=rates, seed=args.seed)
+    apply_fault_arguments(sim.cloud.faults, args)
     server = sim.serve(args.host, args.port)
     print(f"cloudsim serving {', '.join(face.provider for face in FACES)} on {server.url}", flush=True)
     print(f"  HuaweiCloud project ids: {', '.join(f'{r}={huawei_project(r)}' for r in HUAWEI_REGIONS)}", flush=True)
