@@ -233,10 +233,14 @@ def _with_app(command: click.Command) -> click.Command:
 
 def _register() -> None:
     from app.catalog.cli import refresh_catalog
+    from app.elastic.cli import elastic
     from app.tasks.cli import expand_cmd, shrink_cmd, task_wait_cmd
     from app.usage.cli import usage_report
     for command in (expand_cmd, shrink_cmd, task_wait_cmd):
         cli.add_command(_with_app(command))
+    for command in elastic.commands.values():
+        _with_app(command)
+    cli.add_command(elastic)
     cli.add_command(refresh_catalog)  # these two make their own app
     cli.add_command(usage_report)
 

@@ -148,3 +148,34 @@ def test_oldest_policy_and_scale_in_protection(app, api, sim, cloud_cluster):
     status, body = api.post("elastic/protection", {"cluster_name": cluster, "protected": False,
                                                    "instance_ids": ["i-nope"]})
     assert status == 400 and "i-nope" in body["data"]["instance_ids"]
+
+
+def test_manage_py_elastic_commands(app, api, sim, cloud_cluster):
+    import json
+
+    from click.testing import CliRunner
+
+    from app.elastic.cli import elastic
+    cluster = cloud_cluster()
+    runner = CliRunner()
+    user = ["--username", api.username]
+    with app.app_context():
+        result = runner.invoke(elastic, ["set", "--cluster", cluster, "--desired", "3", "--max", "5"] + user)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["desired"] == 3
+        result = runner.invoke(elastic, ["set", "--cluster", cluster, "--desired", "9"] + user)
+        assert result.exit_code != 0 and "desired" in result.output
+        result = runner.invoke(elastic, ["policy", "--cluster", cluster, "--termination", "oldest", "--grace", "0"]
+                               + user)
+        assert result.exit_code == 0 and json.loads(result.stdout)["policy"]["termination_policy"] == "oldest"
+        result = runner.invoke(elastic, ["schedule-add", "--cluster", cluster, "--name", "night", "--cron",
+                                         "0 22 * * *", "--timezone", "Asia/Shanghai", "--desired", "1"] + user)
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(elastic, ["schedule-add", "--cluster", cluster, "--name", "bad", "--cron", "x"] + user)
+        assert result.exit_code != 0 and "cron" in result.output
+        result = runner.invoke(elastic, ["control"])
+        assert result.exit_code == 0, result.output
+    assert_db_matches_cloud(app, sim, cluster, 3)
+    with app.app_context():
+        result = runner.invoke(elastic, ["schedules", "--cluster", cluster] + user)
+        assert json.loads(result.stdout)["schedule_list"][0]["name"] == "night"
