@@ -112,3 +112,17 @@ def test_faults_from_the_command_line():
     assert faults.stock_outs == {("AlibabaCloud", "cn-qingdao-b", "ecs.g6.large")}
     assert faults.spot_refused == {"AWSCloud"}
     assert [(r["after"], r["fraction"], r["how"]) for r in faults.rules] == [(30.0, 0.1, "die"), (60.0, 1.0, "reclaim")]
+
+
+def test_balanced_zones_split_expands_to_even_out_live_machines(app, api, sim, cloud_cluster):
+    cluster = cloud_cluster()
+    set_policy(api, cluster, balance_zones=True, fallbacks=[
+        {"zone_id": ZONE_C, "subnet_id": second_zone(app, sim, cluster), "instance_type": "ecs.g6.large"}])
+    assert describe(api, expand(api, cluster, 10))["task_status"] == "SUCCESS"
+    assert Counter(i.zone for i in cloud_instances(app, sim, cluster)) == {ZONE_B: 5, ZONE_C: 5}
+    ips = [r.ip_inner for r in db_instances(app, cluster) if r.zone_id == ZONE_B][:2]
+    status, body = api.post("cluster/shrink", {"task_name": "s", "cluster_name": cluster, "ips": ips, "count": 2})
+    assert status == 200 and describe(api, body["data"])["task_status"] == "SUCCESS"
+    assert describe(api, expand(api, cluster, 4))["task_status"] == "SUCCESS"
+    assert Counter(i.zone for i in cloud_instances(app, sim, cluster)) == {ZONE_B: 6, ZONE_C: 6}
+    assert_db_matches_cloud(app, sim, cluster, 12)

@@ -71,6 +71,7 @@ class PolicySchema(ClusterArgs):
     max_replacements = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_SIZE))
     replacement_window_seconds = fields.Integer(strict=True, validate=validate.Range(min=1, max=7 * 86400))
     fallbacks = fields.List(fields.Nested(PlacementSchema), validate=validate.Length(max=20))
+    balance_zones = fields.Boolean()
     spot = fields.Nested(SpotSchema)
 
 

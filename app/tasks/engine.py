@@ -219,9 +219,9 @@ class Expander(_Runner):
         tags = {base.TAG_CLUSTER: cluster_tag(self.cluster.id), base.TAG_TASK: task_tag(task.id)}
         spec = spec_for(self.cluster)
         need_outer = spec.internet_max_bandwidth_out > 0
-        start = placement.first(self.cluster)  # capacity failover hook (placement.py)
-        batches = self.batches(lambda: [(min(limits.max_create, task.count - s), None, start)
-                                        for s in range(0, task.count, limits.max_create)])
+        # capacity failover and zone balance (placement.py): each batch row carries its placement
+        batches = self.batches(lambda: [(n, None, place)
+                                        for n, place in placement.plan(self.cluster, task.count, limits.max_create)])
         by_idx = {b.idx: b for b in batches}
         self.places = {b.idx: b.placement for b in batches}
         for b in batches:  # what an earlier run of this task already learned

@@ -30,6 +30,7 @@ from app.elastic.metrics import CAPACITY_CACHE_HITS, CAPACITY_FALLBACKS
 from app.elastic.models import CapacityShortage
 from app.elastic.policy import settings
 from app.extensions import db
+from app.instances.models import PENDING, RUNNING, Instance
 from app.providers import base
 from app.tasks.models import TaskBatch
 
@@ -70,6 +71,26 @@ def first(cluster: Cluster) -> dict:
                 CAPACITY_CACHE_HITS.labels(cluster.provider).inc()
             return p
     return places[0]  # everything is short: try the preferred one again
+
+
+def plan(cluster: Cluster, count: int, max_create: int) -> list[tuple[int, dict]]:
+    """The batches of a new expand: (size, placement). By default every batch starts at `first`;
+    with `balance_zones`, the count is split over the zones of the placements (each zone's first
+    placement not known short) so that live machines per zone end up as even as possible."""
+    start = first(cluster)
+    if not settings(cluster).get("balance_zones"):
+        return [(min(max_create, count - s), start) for s in range(0, count, max_create)]
+    short, per_zone = _short(cluster), {}
+    for p in candidates(cluster):
+        if p["zone_id"] not in per_zone and (_key(p) not in short or p is start):
+            per_zone[p["zone_id"]] = p
+    live = dict(db.session.execute(select(Instance.zone_id, func.count()).where(
+        Instance.cluster_id == cluster.id, Instance.status.in_((PENDING, RUNNING))).group_by(Instance.zone_id)).all())
+    share = {z: 0 for z in per_zone}
+    for _ in range(count):  # water-filling, one machine at a time (counts are at most 50,000)
+        zone = min(share, key=lambda z: (live.get(z, 0) + share[z], list(per_zone).index(z)))
+        share[zone] += 1
+    return [(min(max_create, n - s), per_zone[z]) for z, n in share.items() for s in range(0, n, max_create)]
 
 
 def spec(base_spec: base.InstanceSpec, place: dict | None) -> base.InstanceSpec:

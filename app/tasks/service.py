@@ -150,7 +150,8 @@ def shrink(body: dict, all_instances: bool = False) -> int:
             if len(victims) < count:
                 raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances"
                                    " that are not scale-in protected")
-        _move_desired(cluster, live_now(cluster.id) - len(victims), "cluster_name" if all_instances else "count")
+        _move_desired(cluster, live_now(cluster.id) - len(victims),
+                      "cluster_name" if all_instances else "ips" if body.get("ips") else "count")
         name = body.get("task_name") or "shrink_all"
         task = _new_task(cluster, SHRINK, name, len(victims), ips=body.get("ips"))
         db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]))
