@@ -112,7 +112,8 @@ def main() -> None:
                   "fill_s": round(fill_s, 2), "kill_calls_s": round(kill_s, 2), "heal_s": round(heal_s, 2),
                   "lower_bound_s": round(bound, 2), "ratio": round(heal_s / bound, 3), "in_cloud": in_cloud}
         print(json.dumps(result), flush=True)
-        print("\n| db | machines | killed | controller interval s | heal wall s | lower bound s | ratio | in cloud after |")
+        print("\n| db | machines | killed | controller interval s | heal wall s | lower bound s | ratio | "
+              "in cloud after |")
         print("|---|---|---|---|---|---|---|---|")
         print(f"| {args.db} | {args.size} | {len(killed)} | {args.interval:g} | {result['heal_s']} | "
               f"{result['lower_bound_s']} | {result['ratio']} | {in_cloud} |")

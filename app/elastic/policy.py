@@ -17,8 +17,8 @@ DEFAULTS = {
     "unready_seconds": None,  # None: BRIDGX_SCALE_READY_TIMEOUT
     "max_replacements": 100,  # at most this many machines found dead ...
     "replacement_window_seconds": 600,  # ... per this many seconds, per cluster
-    "fallbacks": [],
-    "balance_zones": False,  # split expands over the placements' zones, evening out live machines  # [{"zone_id", "subnet_id", "instance_type"}] in order of preference
+    "fallbacks": [],  # [{"zone_id", "subnet_id", "instance_type"}] in order of preference
+    "balance_zones": False,  # split expands over the placements' zones, evening out live machines
     "spot": {"enabled": False, "price_limit": None, "on_demand_fallback": True},
 }
 

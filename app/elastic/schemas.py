@@ -4,7 +4,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, available_timezones
 
 from cronsim import CronSim, CronSimError
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.core.ids import Id
 from app.core.paging import PageArgs, PagerSchema

@@ -356,7 +356,8 @@ class Expander(_Runner):
             db.session.execute(insert(Instance), [
                 {"org_id": c.org_id, "cluster_id": c.id, "account_id": c.account_id, "task_id": t.id,
                  "batch_idx": batch_idx, "instance_id": i, "provider": c.provider, "region_id": c.region_id,
-                 "zone_id": place["zone_id"], "instance_type": place["instance_type"], "image_id": c.image, "status": PENDING,
+                 "zone_id": place["zone_id"], "instance_type": place["instance_type"], "image_id": c.image,
+                 "status": PENDING,
                  "created_at": _naive(accepted)} for i in new])
         for row in db.session.execute(select(Instance.id, Instance.instance_id).where(
                 Instance.provider == self.cluster.provider, Instance.instance_id.in_(ids))):
