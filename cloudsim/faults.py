@@ -4,7 +4,8 @@
 - spot refusal: spot creates (Alibaba SpotStrategy other than NoSpot) answer no_capacity, for a
   provider or one (provider, zone, instance type);
 - machines that die or are reclaimed after a delay: a rule for machines created from now on
-  (a fraction of them, optionally only spot ones), or a one-off for given instance ids.
+  (a fraction of them, optionally only spot ones), or a one-off for given instance ids (which
+  may also be stopped instead).
 
 Like the rest of the model, time is not driven by threads: due deaths are applied whenever the
 model reads or writes instances (`Cloud.faults.apply`, called with the model's lock held).
@@ -51,6 +52,7 @@ class Faults:
         self.rules.append({"after": float(seconds), "fraction": float(fraction), "spot_only": spot_only, "how": how})
 
     def kill(self, provider: str, instance_ids, after: float = 0.0, how: str = "die") -> None:
+        """End (how="die"/"reclaim") or stop (how="stop") these instances `after` seconds from now."""
         at = time.time() + after
         for iid in instance_ids:
             self._schedule(at, provider, iid, how)

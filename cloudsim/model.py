@@ -593,10 +593,14 @@ class Cloud:
             return before
 
     def drop_instance(self, provider: str, instance_id: str, at: float, how: str) -> bool:
-        """A fault ends a live instance (died, or reclaimed as spot); call with the lock held."""
+        """A fault ends a live instance (died, or reclaimed as spot) or stops it ("stop": status
+        "stopped", which only the Alibaba face renders); call with the lock held."""
         inst = self._instances[provider].get(instance_id)
         if inst is None or inst.status == DELETED:
             return False
+        if how == "stop":
+            inst.status = "stopped"
+            return True
         inst.status, inst.deleted_at = DELETED, at
         inst.extra = dict(inst.extra, ended_by=how)
         pool = self._pools.get((provider, inst.subnet_id))

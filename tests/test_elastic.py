@@ -147,6 +147,24 @@ def test_killing_10_percent_heals_back_to_desired_exactly(app, api, sim, cloud_c
     assert control(app)["clusters"].popitem()[1] == "at desired"
 
 
+def test_stopped_machines_are_deleted_and_replaced(app, api, sim, cloud_cluster):
+    cluster = cloud_cluster()
+    capacity(api, cluster, desired=5)
+    set_policy(api, cluster, grace_seconds=0)
+    control(app)
+    stopped = sorted(r.instance_id for r in db_instances(app, cluster))[:2]
+    sim.cloud.faults.kill("AlibabaCloud", stopped, how="stop")
+    out = control(app)
+    assert "heal shrink task" in list(out["clusters"].values())[0], out
+    assert not set(stopped) & {i.instance_id for i in cloud_instances(app, sim, cluster)}
+    control(app)
+    rows = assert_db_matches_cloud(app, sim, cluster, 5)
+    assert not set(stopped) & {r.instance_id for r in rows}
+    status, body = api.get("elastic/replacements", cluster_name=cluster)
+    assert {(r["instance_id"], r["reason"]) for r in body["data"]["replacement_list"]} == \
+        {(i, "stopped") for i in stopped}
+
+
 def test_young_machines_are_not_judged_and_replacements_are_capped(app, api, sim, cloud_cluster):
     cluster = cloud_cluster()
     capacity(api, cluster, desired=10)

@@ -256,7 +256,7 @@ class AliyunFace(Face):
 
     def _instance(self, i) -> dict:
         image = self.cloud.catalogue(PROVIDER).image(i.image_id)
-        status = "Pending" if i.status == PENDING else "Running"
+        status = "Pending" if i.status == PENDING else "Stopped" if i.status == "stopped" else "Running"
         return {
             "InstanceId": i.instance_id, "InstanceName": i.name, "HostName": i.extra.get("host_name") or i.instance_id,
             "Description": "", "RegionId": i.region, "ZoneId": i.zone, "InstanceType": i.instance_type,
