@@ -59,6 +59,7 @@ def main() -> None:
     env.update(BRIDGX_PROVIDER_RATES=json.dumps({"AlibabaCloud": rates}),
                BRIDGX_ELASTIC_CONTROLLER_SECONDS=str(args.interval))
     sim_port, api_port = free_port(), free_port()
+    env["BRIDGX_ENDPOINT_ALLOWLIST"] = f"http://127.0.0.1:{sim_port}"  # the emulator may be an account's endpoint
     sim = start_sim(settings, sim_port)
     api = subprocess.Popen([sys.executable, "manage.py", "run", "--port", str(api_port)], cwd=ROOT, env=env,
                            stdout=open(home / "run.log", "w"), stderr=subprocess.STDOUT)

@@ -62,14 +62,13 @@ class Faults:
         heapq.heappush(self._due, (at, self._seq, provider, iid, how))
 
     # ---------------------------------------------------------------- hooks (model lock held)
-    def check_create(self, provider: str, zone: str, instance_type: str, spec) -> None:
-        from .model import SimError
+    def check_create(self, provider: str, zone: str, instance_type: str, spec) -> Optional[str]:
+        """Why a create here is refused as out of capacity (the model raises it), or None."""
         if (provider, zone, instance_type) in self.stock_outs:
-            raise SimError("no_capacity", "instance", f"The {instance_type} instances are out of stock in {zone}.",
-                           available=0)
+            return f"The {instance_type} instances are out of stock in {zone}."
         if is_spot(spec) and (provider in self.spot_refused or (provider, zone, instance_type) in self.spot_refused):
-            raise SimError("no_capacity", "instance", f"No spot capacity for {instance_type} in {zone}.",
-                           available=0)
+            return f"No spot capacity for {instance_type} in {zone}."
+        return None
 
     def created(self, made: list) -> None:
         for rule in self.rules:

@@ -503,7 +503,9 @@ class Cloud:
                     raise SimError("mismatch", "security_group",
                                    f"The security group '{gid}' and the subnet are in different VPCs.")
             self.faults.apply(self, time.time())
-            self.faults.check_create(provider, zone, itype.name, spec)
+            refused = self.faults.check_create(provider, zone, itype.name, spec)
+            if refused:
+                raise SimError("no_capacity", "instance", refused, available=0)
             floor = count if min_count is None else max(1, min(min_count, count))
             stock, quota = self._stock_left(provider, zone, itype.name), self._quota_left(provider, region)
             n = int(min(count, stock, quota))

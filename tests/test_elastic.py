@@ -251,6 +251,7 @@ def test_controller_sigkilled_mid_run_leaves_no_double_expansion(app, api, sim, 
     from app.extensions import db
     from app.tasks import engine
     from app.tasks.models import Task
+    from app.tasks.service import stale_tasks
     cluster = cloud_cluster()
     capacity(api, cluster, desired=150)
     sim.configure(latency={"create": 1.0}, boot_seconds=0.5)
@@ -259,7 +260,8 @@ def test_controller_sigkilled_mid_run_leaves_no_double_expansion(app, api, sim, 
                BRIDGX_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
                BRIDGX_BROKER_URL=app.config["CELERY_BROKER_URL"], BRIDGX_SECRET_KEY=app.config["SECRET_KEY"],
                BRIDGX_ENCRYPTION_KEY=app.config["ENCRYPTION_KEYS"], BRIDGX_ELASTIC_LEASE_SECONDS="1",
-               BRIDGX_SCALE_HEARTBEAT_SECONDS="0.5", BRIDGX_VERIFY_ACCOUNTS="0")
+               BRIDGX_SCALE_HEARTBEAT_SECONDS="0.5", BRIDGX_VERIFY_ACCOUNTS="0",
+               BRIDGX_ENDPOINT_ALLOWLIST=app.config["ENDPOINT_ALLOWLIST"])
     if app.config["REDIS_URL"]:
         env["BRIDGX_REDIS_URL"] = app.config["REDIS_URL"]
     log = open(tmp_path / "pass.log", "w")
@@ -275,8 +277,9 @@ def test_controller_sigkilled_mid_run_leaves_no_double_expansion(app, api, sim, 
     log.close()
     # another process's passes: the lease lapses, the dead holder's task is resumed, not repeated
     with app.app_context():
-        _wait(lambda: (db.session.remove() or True) and engine.resume_stale() != [], 30, "the task to go stale")
-        for task_id in engine.resume_stale():
+        stale = lambda: stale_tasks(app.config["SCALE_STALE_SECONDS"])  # noqa: E731 - what the resumer runs
+        _wait(lambda: (db.session.remove() or True) and stale() != [], 30, "the task to go stale")
+        for task_id in stale():
             engine.run(task_id)
         db.session.remove()
     time.sleep(1.1)  # let the killed pass's 1 s lease lapse
