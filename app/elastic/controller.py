@@ -179,6 +179,12 @@ def heal(cluster: Cluster, now: datetime) -> list[Instance]:
             dead.append((r, "stopped", "stopped in the cloud"))
         elif seen.status == base.PENDING and r.created_at < unready:
             dead.append((r, "unready", f"not running {rules['unready_seconds']:g}s after creation"))
+    # seen alive now: a machine that vanishes later is billed until here (as the reconciler does)
+    alive = [r.id for r in old if in_cloud.get(r.instance_id) is not None
+             and in_cloud[r.instance_id].status != base.DELETED]
+    for chunk in base.chunks(alive, 500):
+        db.session.execute(update(Instance).where(Instance.id.in_(chunk)).values(last_seen_at=now))
+    db.session.commit()
     if not dead:
         return []
     window = now - timedelta(seconds=rules["replacement_window_seconds"])
@@ -194,10 +200,12 @@ def heal(cluster: Cluster, now: datetime) -> list[Instance]:
     db.session.execute(insert(MachineReplacement), [
         {"org_id": cluster.org_id, "cluster_id": cluster.id, "instance_id": r.instance_id, "reason": reason,
          "detail": detail, "detected_at": now} for r, reason, detail in dead])
-    gone = [r.id for r, reason, _ in dead if reason == "vanished"]
-    if gone:
-        db.session.execute(update(Instance).where(Instance.id.in_(gone), Instance.status.in_((PENDING, RUNNING)))
-                           .values(status=DELETED, deleted_at=now))
+    gone = [r for r, reason, _ in dead if reason == "vanished"]
+    if gone:  # billed until last seen running, not until this pass (the reconciler's rule)
+        db.session.execute(update(Instance), [
+            {"id": r.id, "status": DELETED,
+             "deleted_at": max(t for t in (r.created_at, r.running_at, r.last_seen_at) if t is not None)}
+            for r in gone])
     db.session.commit()
     for _, reason, _ in dead:
         REPLACEMENTS.labels(cluster.provider, reason).inc()
