@@ -288,3 +288,48 @@ def test_controller_sigkilled_mid_run_leaves_no_double_expansion(app, api, sim, 
     assert len(sim.instances(include_deleted=True)) == 150
     with app.app_context():
         assert db.session.query(Task).count() == 1
+
+
+def test_custom_clusters_are_never_elastic(app, api):
+    """A custom cluster of existing machines: the elastic routes refuse it, and a stray desired
+    (a row written some other way) is skipped by the controller: no task, nothing created."""
+    from app.clusters.models import Cluster
+    from app.extensions import db
+    from app.tasks.models import Task
+    from tests.test_custom_clusters import machines
+    assert api.post("cluster/create_custom_private", {"name": "idc", "instance_list": machines(2)})[0] == 200
+    status, body = api.post("elastic/capacity", {"cluster_name": "idc", "desired": 5})
+    assert status == 400 and "cluster_name" in str(body), body
+    with app.app_context():
+        db.session.query(Cluster).filter_by(name="idc").update({"desired": 5})
+        db.session.commit()
+    assert control(app)["clusters"] == {}
+    with app.app_context():
+        assert db.session.query(Task).count() == 0
+
+
+def test_controller_tasks_obey_the_organisation_quota(app, api, sim, cloud_cluster):
+    """The controller opens tasks through the user's path: a quota that forbids the expand leaves
+    the cluster alone (named in the pass's result), and lifting it lets the next pass expand."""
+    from app.clusters.models import Cluster
+    from app.extensions import db
+    from app.auth.models import Organization
+    from app.tasks import engine, quota
+    from app.tasks.models import Task
+    cluster = cloud_cluster()
+    with app.app_context():
+        org = db.session.get(Organization, db.session.query(Cluster).filter_by(name=cluster).one().org_id).name
+        quota.set_quota(org, {"max_live_instances": 3})
+    capacity(api, cluster, desired=5)
+    [result] = control(app)["clusters"].values()
+    assert result.startswith("quota_exceeded") and "max_live_instances" in result, result
+    with app.app_context():
+        assert db.session.query(Task).count() == 0
+        quota.set_quota(org, {"max_live_instances": None})
+    [result] = control(app)["clusters"].values()
+    assert result.startswith("expand task"), result
+    with app.app_context():
+        [task] = db.session.query(Task).all()
+        assert task.create_by == "elastic-controller" and task.count == 5
+        engine.run(task.id)
+    assert_db_matches_cloud(app, sim, cluster, 5)
