@@ -126,3 +126,71 @@ def test_balanced_zones_split_expands_to_even_out_live_machines(app, api, sim, c
     assert describe(api, expand(api, cluster, 4))["task_status"] == "SUCCESS"
     assert Counter(i.zone for i in cloud_instances(app, sim, cluster)) == {ZONE_B: 6, ZONE_C: 6}
     assert_db_matches_cloud(app, sim, cluster, 12)
+
+
+def test_failover_across_a_hand_back_on_shutdown_is_exactly_once(app, api, sim, cloud_cluster):
+    """The worker's shutdown signal while a stocked-out batch is in flight (engine fault handling,
+    issue 16, meets capacity failover): the remainder's row is written with the failed batch,
+    nothing new is sent, the task is handed back; the next run fills it from the fallback once."""
+    from app.extensions import db
+    from app.tasks import engine
+    import threading
+
+    from sqlalchemy import select
+
+    from app.tasks.models import Task, TaskBatch
+    from workers.tasks import _hand_back_on_shutdown
+    cluster = cloud_cluster()
+    subnet_c = second_zone(app, sim, cluster)
+    set_policy(api, cluster, fallbacks=[{"zone_id": ZONE_C, "subnet_id": subnet_c, "instance_type": "ecs.g6.large"}])
+    sim.cloud.faults.stock_out("AlibabaCloud", ZONE_B, "ecs.g6.large")
+    sim.configure(latency={"create": 2.0})  # the first create is still in flight when the signal lands
+    celery = app.extensions["celery"]
+    celery.conf.task_always_eager = False
+    app.config["SCALE_BATCH_CONCURRENCY"] = 1
+    results = []
+    try:
+        task_id = expand(api, cluster, 250)
+        with app.app_context():
+            worker = threading.Thread(target=lambda: results.append(_run(app, task_id)))
+            worker.start()
+        def sent_first():
+            with app.app_context():
+                try:
+                    return db.session.scalar(select(TaskBatch.requested_at).where(TaskBatch.task_id == task_id,
+                                                                                 TaskBatch.idx == 0)) is not None
+                finally:
+                    db.session.remove()
+        _wait(sent_first, 20, "the first create call")
+        _hand_back_on_shutdown(sig="SIGTERM", how="Warm", exitcode=0)
+        worker.join(30)
+        assert results == ["handed-back"], results
+        sent = creates(sim)  # the in-flight ones finished (refused: out of stock); nothing new started
+        assert len(sent) == 1 and all("NoStock" in r.outcome for r in sent) and sim.instances() == [], sent
+        with app.app_context():
+            states = [(b.state, b.placement["zone_id"]) for b in db.session.scalars(
+                select(TaskBatch).where(TaskBatch.task_id == task_id).order_by(TaskBatch.idx))]
+        assert states.count(("FAILED", ZONE_B)) == len(sent) and ("CREATING", ZONE_C) in states, states
+        engine.SHUTDOWN.clear()
+        assert _run(app, task_id) == "finished"
+    finally:
+        engine.SHUTDOWN.clear()
+        app.config["SCALE_BATCH_CONCURRENCY"] = 16
+        celery.conf.task_always_eager = True
+    info = describe(api, task_id)
+    assert (info["task_status"], info["success_num"]) == ("SUCCESS", 250), info
+    assert_db_matches_cloud(app, sim, cluster, 250)
+    assert Counter((i.zone, i.instance_type) for i in cloud_instances(app, sim, cluster)) == {(ZONE_C, "ecs.g6.large"): 250}
+    assert len(sim.instances(include_deleted=True)) == 250  # exactly once
+    with app.app_context():
+        assert db.session.get(Task, task_id).runs == 2
+
+
+def _run(app, task_id):
+    from app.extensions import db
+    from app.tasks import engine
+    with app.app_context():
+        try:
+            return engine.run(task_id)
+        finally:
+            db.session.remove()

@@ -507,8 +507,9 @@ class Expander(_Runner):
             outcome = fut.result()
         except base.CloudError as exc:
             batch.state, batch.error = "FAILED", str(exc)[:2000]
+            # the remainder's row is written even while handing back: it stays CREATING for the next run
             more = self.fall_back(batch, batch.count, str(exc)) \
-                if isinstance(exc, base.OutOfCapacity) and not (stop.is_set() or halt.is_set()) else []
+                if isinstance(exc, base.OutOfCapacity) and not stop.is_set() else []
             self.cloud_failed(f"batch {batch.idx}", exc)
             if more:
                 self.remember_requested(more)
@@ -537,7 +538,7 @@ class Expander(_Runner):
         more: list[TaskBatch] = []
         if len(ids) < batch.count:
             batch.error = f"the cloud created {len(ids)} of {batch.count} (out of stock)"
-            if not (stop.is_set() or halt.is_set()):
+            if not stop.is_set():
                 more = self.fall_back(batch, batch.count - len(ids), batch.error)
             if not more and not stop.is_set():
                 stop.set()
