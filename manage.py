@@ -71,6 +71,7 @@ class LazyGroup(click.Group):
         "set-role": ("app.users.cli:set_role_cmd", "Make a user ADMIN or COMMON.", True),
         "refresh-catalog": ("app.catalog.cli:refresh_catalog", "Refresh every cached catalogue list.", False),
         "usage-report": ("app.usage.cli:usage_report", "Per-day, per-cluster machine-seconds.", False),
+        "elastic": ("app.elastic.cli:elastic", "Elastic clusters: desired size, healing, schedules.", True),
     }
 
     def list_commands(self, ctx):
@@ -97,8 +98,13 @@ class LazyGroup(click.Group):
 
 
 def _with_app(command: click.Command) -> click.Command:
-    """A copy of `command` that runs inside an application context and prints our errors as one line."""
+    """A copy of `command` that runs inside an application context and prints our errors as one line
+    (a group: a copy whose subcommands do)."""
     import copy
+    if isinstance(command, click.Group):
+        group = copy.copy(command)
+        group.commands = {name: _with_app(sub) for name, sub in command.commands.items()}
+        return group
     callback = command.callback
 
     def wrapped(*args, **kwargs):

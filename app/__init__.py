@@ -14,7 +14,8 @@ from config import BaseConfig, load_config
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 BLUEPRINTS = ("app.auth.views", "app.auth.token_views", "app.accounts.views", "app.clusters.views", "app.tasks.views", "app.health.views",
               "app.instances.views", "app.usage.views", "app.network.views", "app.catalog.views",
-              "app.metrics.views", "app.users.views", "app.orgs.views", "app.custom.views")
+              "app.metrics.views", "app.users.views", "app.orgs.views", "app.custom.views",
+              "app.elastic.views")
 
 
 def create_app(config: BaseConfig | None = None) -> Flask:

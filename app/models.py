@@ -9,3 +9,4 @@ from app.catalog.models import CatalogEntry  # noqa: F401
 from app.network.models import SecurityGroup, SecurityGroupRule, Subnet, Vpc  # noqa: F401
 from app.custom.models import CustomMachine  # noqa: F401
 from app.health.models import ProcessHeartbeat  # noqa: F401
+from app.elastic.models import CapacityShortage, ElasticLease, MachineReplacement, ScalingSchedule  # noqa: F401

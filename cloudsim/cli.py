@@ -8,6 +8,7 @@ import threading
 from typing import Optional
 
 from .catalog import CATALOGUES
+from .lifecycle_faults import add_arguments as add_lifecycle_arguments, apply_arguments as apply_lifecycle_arguments
 
 HUAWEI_REGIONS = [r.region_id for r in CATALOGUES["HuaweiCloud"].regions]
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--quota", action="append", default=[], metavar="PROVIDER[:REGION]=N",
                         help="at most N live machines per provider (and region); repeatable")
     faults.add_argument("--faults", metavar="JSON", help="any knobs as the control endpoint takes them")
+    add_lifecycle_arguments(parser)
     return parser
 
 
@@ -83,6 +85,7 @@ def main(argv: Optional[list] = None, ready: Optional[threading.Event] = None,
                    rates=rates, seed=args.seed)
     if knobs:
         sim.configure(**knobs)
+    apply_lifecycle_arguments(sim.cloud.faults, args)
     server = sim.serve(args.host, args.port)
     print(f"cloudsim serving {', '.join(face.provider for face in FACES)} on {server.url}", flush=True)
     print(f"  HuaweiCloud project ids: {', '.join(f'{r}={huawei_project(r)}' for r in HUAWEI_REGIONS)}", flush=True)

@@ -13,6 +13,9 @@ JSON shapes:
   rates: calls/second, keyed like latency
   capacity: [{"provider": "AlibabaCloud", "zone": "cn-qingdao-b", "instance_type": "ecs.g6.large", "max": 250}]
   quota: [{"provider": "AlibabaCloud", "region": "cn-qingdao", "max": 100}]   (region optional)
+  stock_outs: [{"provider": "AlibabaCloud", "zone": "cn-qingdao-b", "instance_type": "ecs.g6.large"}]
+  spot_refused: ["AlibabaCloud", {"provider": "AlibabaCloud", "zone": "cn-qingdao-b", "instance_type": "ecs.g6.large"}]
+  (dying / reclaimed / stopped machines: the `cloudsim` flags of cloudsim/lifecycle_faults.py)
 """
 from __future__ import annotations
 
@@ -92,6 +95,29 @@ def _quota(value):
     return out
 
 
+def _place(entry) -> tuple:
+    if not isinstance(entry, dict) or set(entry) != {"provider", "zone", "instance_type"}:
+        raise ValueError("each entry must be {provider, zone, instance_type}")
+    return entry["provider"], entry["zone"], entry["instance_type"]
+
+
+def _stock_outs(value):
+    if not isinstance(value, list):
+        raise ValueError("must be a list of {provider, zone, instance_type}")
+    return {_place(e) for e in value}
+
+
+def _spot_refused(value):
+    if not isinstance(value, list):
+        raise ValueError("must be a list of providers or {provider, zone, instance_type}")
+    return {e if isinstance(e, str) else _place(e) for e in value}
+
+
+def _dump_places(keys) -> list:
+    return sorted((k if isinstance(k, str) else dict(zip(("provider", "zone", "instance_type"), k)) for k in keys),
+                  key=str)
+
+
 KNOBS = {k.name: k for k in (
     Knob("error_rate", _fraction, float, "fraction of calls answered with a transient 5xx"),
     Knob("throttle_rate", _fraction, float, "fraction of calls answered with the throttling error"),
@@ -104,6 +130,8 @@ KNOBS = {k.name: k for k in (
     Knob("quota", _quota, lambda t: [dict(({"provider": k[0], "region": k[1]} if isinstance(k, tuple)
                                            else {"provider": k}), max=n) for k, n in t.items()],
          "live machines per provider (and region)"),
+    Knob("stock_outs", _stock_outs, _dump_places, "(provider, zone, type) answering out of stock"),
+    Knob("spot_refused", _spot_refused, _dump_places, "providers or (provider, zone, type) refusing spot"),
 )}
 
 

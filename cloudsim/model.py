@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .catalog import CATALOGUES
+from .lifecycle_faults import Faults
 
 PENDING, RUNNING, DELETED = "pending", "running", "deleted"
 
@@ -201,6 +202,7 @@ class Cloud:
         self.boot_seconds = 0.0
         self.capacity: dict = {}  # (provider, zone, type) -> max live instances
         self.quota: dict = {}  # provider or (provider, region) -> max live instances
+        self.faults = Faults(seed)  # elastic-cluster faults (lifecycle_faults.py)
         self.reset()
 
     def reset(self) -> None:
@@ -217,6 +219,7 @@ class Cloud:
             # per-provider scratch space for face-specific state (e.g. HuaweiCloud's job records);
             # take `lock` around use, and it is emptied by reset() like everything else
             self.face_data: dict[str, dict] = {p: {} for p in CATALOGUES}
+            self.faults.reset()
 
     # ------------------------------------------------------------------ persistence
     _STATE = ("_instances", "_vpcs", "_subnets", "_groups", "_pools", "_live", "_tokens", "_public_next", "_seq",
@@ -499,6 +502,10 @@ class Cloud:
                 if group.vpc_id and group.vpc_id != subnet.vpc_id:
                     raise SimError("mismatch", "security_group",
                                    f"The security group '{gid}' and the subnet are in different VPCs.")
+            self.faults.apply(self, time.time())
+            refused = self.faults.check_create(provider, zone, itype.name, spec)
+            if refused:
+                raise SimError("no_capacity", "instance", refused, available=0)
             floor = count if min_count is None else max(1, min(min_count, count))
             stock, quota = self._stock_left(provider, zone, itype.name), self._quota_left(provider, region)
             n = int(min(count, stock, quota))
@@ -532,6 +539,7 @@ class Cloud:
                 made.append(inst)
             key = (provider, zone, itype.name)
             self._live[key] = self._live.get(key, 0) + n
+            self.faults.created(made)
             return [_snapshot(i) for i in made]
 
     def _public_ip(self, provider: str) -> str:
@@ -542,6 +550,7 @@ class Cloud:
     def _select(self, providers, region, ids, tags, include_deleted, deleted_since, where):
         """Live objects matching the filters, in creation order; call with the lock held."""
         now = time.time()
+        self.faults.apply(self, now)
         for p in providers:
             table = self._instances[p]
             # by id: look up rather than scan, so describing 100 of 10,000 stays cheap
@@ -602,6 +611,23 @@ class Cloud:
                 key = (provider, inst.zone, inst.instance_type)
                 self._live[key] -= 1
             return before
+
+    def drop_instance(self, provider: str, instance_id: str, at: float, how: str) -> bool:
+        """A fault ends a live instance (died, or reclaimed as spot) or stops it ("stop": status
+        "stopped", which only the Alibaba face renders); call with the lock held."""
+        inst = self._instances[provider].get(instance_id)
+        if inst is None or inst.status == DELETED:
+            return False
+        if how == "stop":
+            inst.status = "stopped"
+            return True
+        inst.status, inst.deleted_at = DELETED, at
+        inst.extra = dict(inst.extra, ended_by=how)
+        pool = self._pools.get((provider, inst.subnet_id))
+        if pool and inst.ip_inner:
+            pool.release(inst.ip_inner)
+        self._live[(provider, inst.zone, inst.instance_type)] -= 1
+        return True
 
     def stock_left(self, provider: str, zone: str, instance_type: str) -> float:
         with self._lock:

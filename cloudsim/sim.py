@@ -60,7 +60,8 @@ class CloudSim:
 
     # ------------------------------------------------------------------ knobs
     def configure(self, *, credentials=None, boot_seconds=None, latency=None, rates=None, capacity=None,
-                  error_rate=None, throttle_rate=None, quota=None, lost_reply_rate=None) -> None:
+                  error_rate=None, throttle_rate=None, quota=None, lost_reply_rate=None, stock_outs=None,
+                  spot_refused=None) -> None:
         """Change knobs at run time; a knob given replaces its old value, one left out is kept.
 
         latency: seconds per op class ({"create": 0.5, "*": 0.01}) or one number for all.
@@ -71,6 +72,8 @@ class CloudSim:
         error_rate / throttle_rate: fraction of admitted calls answered with a transient 5xx /
           the throttling error. lost_reply_rate: fraction of successful calls whose effect is
           kept but whose reply is a transient 5xx (to exercise client-token replays).
+        stock_outs: {(provider, zone, instance_type)} answering out of stock (lifecycle_faults.py).
+        spot_refused: {provider or (provider, zone, instance_type)} refusing spot creates.
         """
         with self._lock:
             if credentials is not None:
@@ -87,6 +90,10 @@ class CloudSim:
             if lost_reply_rate is not None:
                 self._lost_reply_rate = float(lost_reply_rate)
         with self.cloud._lock:
+            if stock_outs is not None:
+                self.cloud.faults.stock_outs = set(stock_outs)
+            if spot_refused is not None:
+                self.cloud.faults.spot_refused = set(spot_refused)
             if boot_seconds is not None:
                 self.cloud.boot_seconds = float(boot_seconds)
             if capacity is not None:
@@ -102,7 +109,8 @@ class CloudSim:
                    "rates": dict(self._rates)}
         with self.cloud._lock:
             out.update(boot_seconds=self.cloud.boot_seconds, capacity=dict(self.cloud.capacity),
-                       quota=dict(self.cloud.quota))
+                       quota=dict(self.cloud.quota), stock_outs=set(self.cloud.faults.stock_outs),
+                       spot_refused=set(self.cloud.faults.spot_refused))
         return out
 
     @property

@@ -140,6 +140,7 @@ def _snapshot(sim, a: dict) -> str:
     for task in views[2]["data"]["task_list"]:
         for volatile in ("elapsed_seconds",):
             task.pop(volatile, None)
+    views += _elastic_views(api, a)
     machines = sorted((i.instance_id, i.status) for i in sim.instances(a["provider"]))
     network = sorted(v.vpc_id for v in sim.cloud.vpcs(a["provider"], a["region"]))
     if a["schedule_id"] is not None:  # elastic clusters (branch h14) merged
@@ -179,6 +180,7 @@ def tenants(app, cloud_server):
     sim.url = server.url
     ssh_timeout, app.config["SSH_CHECK_TIMEOUT"] = app.config["SSH_CHECK_TIMEOUT"], 1.0  # instance/check: loopback only
     world = {org: _build_org(app, sim, org) for org in ORGS}
+    _elastic_world(app, world["alpha"])
     world["before"] = _snapshot(sim, world["alpha"])
     world["sim"] = sim
     yield world
@@ -443,6 +445,64 @@ ROUTES = {
     ("DELETE", "/api/v1/elastic/schedule/delete/{schedule_id}"): lambda a, b: [
         ("DELETE", f"elastic/schedule/delete/{a['schedule_id']}", None, (404,), None)],
 }
+# ---------------------------------------------------------------- elastic clusters (issue 14)
+# A's cluster is elastic (desired/min/max, a policy, a protected machine, a schedule, a recorded
+# replacement: _elastic_world); B aims at A's cluster name, schedule id and machine ids.
+ROUTES.update({
+    ("GET", "/api/v1/elastic/status"): lambda a, b: [
+        _get("elastic/status", {"cluster_name": a["cluster"]}, ok=NOT_MINE)],
+    ("POST", "/api/v1/elastic/capacity"): lambda a, b: [
+        _post("elastic/capacity", {"cluster_name": a["cluster"], "desired": 0, "min": 0, "max": 0}),
+        _post("elastic/capacity", {"cluster_name": a["cluster"], "desired": None})],
+    ("POST", "/api/v1/elastic/policy"): lambda a, b: [
+        _post("elastic/policy", {"cluster_name": a["cluster"], "termination_policy": "newest", "grace_seconds": 0})],
+    ("POST", "/api/v1/elastic/protection"): lambda a, b: [
+        _post("elastic/protection", {"cluster_name": a["cluster"], "instance_ids": a["instances"][:1],
+                                     "protected": False}),
+        _post("elastic/protection", {"cluster_name": b["cluster"], "instance_ids": a["instances"][:1],
+                                     "protected": False})],
+    ("GET", "/api/v1/elastic/replacements"): lambda a, b: [
+        _get("elastic/replacements", {"cluster_name": a["cluster"]}, ok=NOT_MINE)],
+    ("GET", "/api/v1/elastic/schedules"): lambda a, b: [
+        _get("elastic/schedules", check=lambda d, b: d["pager"]["total"] == 0 or pytest.fail(str(d))),
+        _get("elastic/schedules", {"cluster_name": a["cluster"]}, ok=(200,) + NOT_MINE,
+             check=lambda d, b: d["pager"]["total"] == 0 or pytest.fail(str(d)))],
+    ("POST", "/api/v1/elastic/schedule/create"): lambda a, b: [
+        _post("elastic/schedule/create", {"cluster_name": a["cluster"], "name": "pwned", "cron": "* * * * *",
+                                          "desired": 0})],
+    ("POST", "/api/v1/elastic/schedule/edit"): lambda a, b: [
+        _post("elastic/schedule/edit", {"schedule_id": a["schedule_id"], "desired": 0, "enabled": True},
+              ok=(404,))],
+    ("DELETE", "/api/v1/elastic/schedule/delete/{schedule_id}"): lambda a, b: [
+        ("DELETE", f"elastic/schedule/delete/{a['schedule_id']}", None, (404,), None)],
+})
+
+
+def _elastic_world(app, a):
+    """Make A's cluster elastic, through A's own API (and one replacement row, as healing writes it)."""
+    from app.elastic.models import MachineReplacement
+    from app.extensions import db
+    api = a["api"]
+    for url, body in (("elastic/capacity", {"cluster_name": a["cluster"], "desired": a["live"], "min": 1, "max": 9}),
+                      ("elastic/policy", {"cluster_name": a["cluster"], "termination_policy": "oldest"}),
+                      ("elastic/protection", {"cluster_name": a["cluster"], "instance_ids": a["instances"][:1],
+                                              "protected": True})):
+        status, body = api.post(url, body)
+        assert status == 200, body
+    status, body = api.post("elastic/schedule/create", {"cluster_name": a["cluster"], "name": "alpha-nightly",
+                                                        "cron": "0 3 * * *", "desired": a["live"]})
+    assert status == 200, body
+    a["schedule_id"] = body["data"]["schedule_id"]
+    with app.app_context():
+        db.session.add(MachineReplacement(org_id=a["org_id"], cluster_id=a["cluster_id"], instance_id="alpha-dead-vm",
+                                          reason="vanished", detail="alpha-detail"))
+        db.session.commit()
+
+
+def _elastic_views(api, a) -> list:
+    """A's elastic state, as A reads it (part of the snapshot B must not change)."""
+    return [api.get("elastic/status", cluster_name=a["cluster"])[1], api.get("elastic/schedules")[1],
+            api.get("elastic/replacements", cluster_name=a["cluster"])[1]]
 PUBLIC = {("GET", "/api/v1/openapi.json")}  # the same document for everyone
 
 

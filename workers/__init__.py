@@ -71,6 +71,7 @@ def beat_schedule(conf) -> dict:
     return {
         "resume-stale-tasks": {"task": "bridgx.scaling.resume_stale", "schedule": max(conf["SCALE_STALE_SECONDS"] / 3, 2.0)},
         "reconcile": {"task": "bridgx.scaling.reconcile", "schedule": conf["RECONCILE_SECONDS"]},
+        "elastic-control": {"task": "bridgx.elastic.control", "schedule": conf["ELASTIC_CONTROLLER_SECONDS"]},
         "refresh-catalog": {"task": "bridgx.catalog.refresh",
                             "schedule": max(60.0, min(3600.0, conf["CATALOG_TTL_SECONDS"] / 4))},
     }

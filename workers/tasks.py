@@ -63,3 +63,8 @@ def _hand_back_on_shutdown(sig=None, how=None, exitcode=None, **kwargs):
     """SIGTERM (warm shutdown): running scaling tasks stop between steps and release their claim."""
     from app.tasks import engine
     engine.SHUTDOWN.set()
+@shared_task(name="bridgx.elastic.control")
+def elastic_control() -> dict:
+    """One elastic-controller pass (beat); a pass finding the lease held elsewhere does nothing."""
+    from app.elastic.controller import run_pass
+    return run_pass()

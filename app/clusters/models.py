@@ -40,3 +40,9 @@ class Cluster(db.Model):
     extend_config = mapped_column(JSON, nullable=True)  # {core, memory, cpu_type}
     storage_options = mapped_column(JSON, nullable=True)  # storage_config beside its disks: {mount_point, nas}
     update_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # Elastic clusters (app/elastic): `desired` NULL means nobody keeps the size; `elastic` holds
+    # the policy (termination, healing, fallback placements, spot).
+    desired: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    min_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    elastic = mapped_column(JSON, nullable=True)

@@ -33,7 +33,7 @@ class RequestIdFilter(logging.Filter):
 # Periodic housekeeping tasks run every few seconds; their "received / succeeded / sending due
 # task" lines would bury everything else. The tasks log themselves when they act.
 PERIODIC_TASKS = frozenset({"bridgx.scaling.resume_stale", "bridgx.scaling.reconcile", "bridgx.catalog.refresh",
-                            "bridgx.scaling.heartbeat"})
+                            "bridgx.scaling.heartbeat", "bridgx.elastic.control"})
 _CELERY_CHATTER = frozenset({"celery.app.trace", "celery.worker.strategy", "celery.beat"})
 
 

@@ -1,4 +1,4 @@
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import UTCDateTime, utcnow
@@ -52,3 +52,4 @@ class Instance(db.Model):
     # The last time the reconciler saw the cloud running it: a machine that vanishes from the
     # cloud is billed until then, not until the pass that noticed.
     last_seen_at = mapped_column(UTCDateTime, nullable=True)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # scale-in protection

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app.core.api import Blueprint
 from app.core.db import utcnow
 from app.core.errors import Forbidden, Unauthorized
+from app.elastic.metrics import ElasticCollector
 from app.extensions import db
 from app.metrics.collectors import multiprocess
 from app.tasks.models import FAILED, INIT, PARTIAL_SUCCESS, RUNNING, SUCCESS, Task
@@ -81,4 +82,5 @@ def metrics():
         for collector in list(REGISTRY._collector_to_names):
             registry.register(collector)
     registry.register(_SharedState())
+    registry.register(ElasticCollector())
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

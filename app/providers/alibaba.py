@@ -124,6 +124,9 @@ class AlibabaProvider(Provider):
             internet_max_bandwidth_out=spec.internet_max_bandwidth_out or None,
             tag=[ecs.RunInstancesRequestTag(key=k, value=str(v)) for k, v in tags.items()],
         )
+        if spec.spot:
+            request.spot_strategy = "SpotWithPriceLimit" if spec.spot_price_limit else "SpotAsPriceGo"
+            request.spot_price_limit = spec.spot_price_limit
         if spec.system_disk:
             request.system_disk = ecs.RunInstancesRequestSystemDisk(
                 category=spec.system_disk.category, size=str(spec.system_disk.size))

@@ -38,6 +38,7 @@ from app.extensions import db
 from app.metrics.collectors import MACHINES_CREATED, MACHINES_DELETED
 from app.instances.models import DELETED, DELETING, FAILED as I_FAILED, LIVE, PENDING, RUNNING, Instance
 from app.providers import base, registry
+from app.tasks import placement
 from app.tasks.models import (EXPAND, FAILED, FINISHED, PARTIAL_SUCCESS, RUNNING as T_RUNNING, SUCCESS, Task,
                               TaskBatch)
 from app.tasks.readiness import Readiness
@@ -342,7 +343,8 @@ class _Runner:
             prefix = f"bx-{install_id()}-{self.task.id}"
             db.session.execute(insert(TaskBatch), [
                 {"task_id": self.task.id, "idx": i, "count": n, "client_token": f"{prefix}-{i}", "state": "PENDING",
-                 "instance_ids": ids} for i, (n, ids) in enumerate(plan())])
+                 "instance_ids": ids, "placement": place[0] if place else None}
+                for i, (n, ids, *place) in enumerate(plan())])
             db.session.commit()
             rows = db.session.scalars(select(TaskBatch).where(TaskBatch.task_id == self.task.id)
                                       .order_by(TaskBatch.idx)).all()
@@ -380,9 +382,11 @@ class Expander(_Runner):
         tags = {base.TAG_CLUSTER: cluster_tag(self.cluster.id), base.TAG_TASK: task_tag(task.id)}
         spec = spec_for(self.cluster)
         need_outer = spec.internet_max_bandwidth_out > 0
-        batches = self.batches(lambda: [(min(limits.max_create, task.count - s), None)
-                                        for s in range(0, task.count, limits.max_create)])
+        # capacity failover and zone balance (placement.py): each batch row carries its placement
+        batches = self.batches(lambda: [(n, None, place)
+                                        for n, place in placement.plan(self.cluster, task.count, limits.max_create)])
         self.by_idx = by_idx = {b.idx: b for b in batches}
+        self.places = {b.idx: b.placement for b in batches}
         for b in batches:  # what an earlier run of this task already learned
             if b.error and b.state not in ("PENDING", "CREATING"):
                 self.note_error(f"batch {b.idx}: {b.error}")
@@ -406,7 +410,7 @@ class Expander(_Runner):
         timeout = current_app.config["SCALE_READY_TIMEOUT"]
         min_count = 1 if limits.supports_partial_create else None
 
-        def create(batch_idx: int, count: int, token: str):
+        def create(batch_idx: int, count: int, token: str, spec):
             if stop.is_set() or halt.is_set():
                 return None
             result, attempts = tracked(lambda: self.provider.create_instances(
@@ -429,7 +433,8 @@ class Expander(_Runner):
             stop_reason.append(self.cancel_reason())
         creators = ThreadPoolExecutor(current_app.config["SCALE_BATCH_CONCURRENCY"], thread_name_prefix="create")
         pollers = ThreadPoolExecutor(POLLERS, thread_name_prefix="describe")
-        futures = {creators.submit(create, b.idx, b.count, b.client_token): ("create", b.idx) for b in todo}
+        futures = {creators.submit(create, b.idx, b.count, b.client_token, placement.spec(spec, b.placement)):
+                   ("create", b.idx) for b in todo}
         # A create that failed after retries, or an earlier run, may have made machines no row knows:
         # list the task's machines by tag once the creates are done, retried until the deadline.
         self.sweep_at = 0.0 if task.runs > 1 else None
@@ -483,7 +488,10 @@ class Expander(_Runner):
                 for fut in done:
                     kind, ref = futures.pop(fut)
                     if kind == "create":
-                        self.created(fut, by_idx[ref], readiness, stop, stop_reason, halt)
+                        for b in self.created(fut, by_idx[ref], readiness, stop, stop_reason, halt):
+                            by_idx[b.idx], self.places[b.idx] = b, b.placement
+                            futures[creators.submit(create, b.idx, b.count, b.client_token,
+                                                    placement.spec(spec, b.placement))] = ("create", b.idx)
                     elif not halt.is_set():
                         self.polled(fut, ref, readiness, need_outer)
                 self.progress()
@@ -495,12 +503,27 @@ class Expander(_Runner):
         self.progress(force=True)
         _finish(task, self.holder, "; ".join(stop_reason + self.errors))
 
-    def created(self, fut, batch: TaskBatch, readiness: Readiness, stop, stop_reason, halt):
+    def fall_back(self, batch: TaskBatch, remaining: int, reason: str) -> list[TaskBatch]:
+        """The rest of an out-of-stock batch at the next placement (committed by the caller)."""
+        row = placement.fall_back(self.cluster, batch, remaining, reason, f"bx-{install_id()}-{self.task.id}")
+        if row is None:
+            return []
+        row.requested_at = utcnow()  # sent as soon as it is committed (billing start lower bound)
+        return [row]
+
+    def created(self, fut, batch: TaskBatch, readiness: Readiness, stop, stop_reason, halt) -> list[TaskBatch]:
+        """Record one create call's outcome; returns new batches to start (capacity failover)."""
         try:
             outcome = fut.result()
         except base.CloudError as exc:
             batch.state, batch.error = "FAILED", str(exc)[:2000]
+            # the remainder's row is written even while handing back: it stays CREATING for the next run
+            more = self.fall_back(batch, batch.count, str(exc)) \
+                if isinstance(exc, base.OutOfCapacity) and not stop.is_set() else []
             self.cloud_failed(f"batch {batch.idx}", exc)
+            if more:
+                self.remember_requested(more)
+                return more
             if isinstance(exc, STOPPING):  # every such reason is kept: it carries the cloud's code
                 stop.set()
                 if f"{type(exc).__name__}: {exc}" not in stop_reason:
@@ -508,13 +531,13 @@ class Expander(_Runner):
             else:
                 self.ambiguous = True
                 self.note_error(f"batch {batch.idx}: {exc}")
-            return
+            return []
         if outcome is None:
             if halt.is_set():
-                return  # not sent: stays CREATING, the next run sends it
+                return []  # not sent: stays CREATING, the next run sends it
             batch.state, batch.error = "SKIPPED", "not started: " + (stop_reason[0] if stop_reason else "stopped")
             db.session.commit()
-            return
+            return []
         self.cloud_ok()
         ids, likely, replied = outcome
         likely = self.requested.get(batch.idx, likely)  # an earlier run sent it first
@@ -522,16 +545,25 @@ class Expander(_Runner):
             self.likely[i] = likely
         self.record(batch.idx, ids, lambda i: likely)
         batch.state, batch.instance_ids = "CREATED", ids
+        more: list[TaskBatch] = []
         if len(ids) < batch.count:
             batch.error = f"the cloud created {len(ids)} of {batch.count} (out of stock)"
             if not stop.is_set():
+                more = self.fall_back(batch, batch.count - len(ids), batch.error)
+            if not more and not stop.is_set():
                 stop.set()
                 stop_reason.append(f"OutOfCapacity: {batch.error}")
         self.moved()
         db.session.commit()
+        self.remember_requested(more)
         pending = db.session.scalars(select(Instance.instance_id).where(
             Instance.id.in_([self.row_ids[i] for i in ids]), Instance.status == PENDING)).all()
         readiness.add(("batch", batch.idx), pending, replied)
+        return more
+
+    def remember_requested(self, rows: list[TaskBatch]) -> None:
+        for row in rows:
+            self.requested[row.idx] = _epoch(row.requested_at)
 
     def record(self, batch_idx: int, ids: list[str], start) -> None:
         """Insert rows for machines the database does not know yet (a replay returns known ids);
@@ -542,11 +574,12 @@ class Expander(_Runner):
         if new:
             MACHINES_CREATED.labels(self.cluster.provider).inc(len(new))
             c, t = self.cluster, self.task
+            place = self.places.get(batch_idx) or {"zone_id": c.zone_id, "instance_type": c.instance_type}
             db.session.execute(insert(Instance), [
                 {"org_id": c.org_id, "cluster_id": c.id, "account_id": c.account_id, "task_id": t.id,
                  "batch_idx": batch_idx, "instance_id": i, "provider": c.provider, "region_id": c.region_id,
-                 "zone_id": c.zone_id, "instance_type": c.instance_type, "image_id": c.image, "status": PENDING,
-                 "created_at": _naive(start(i))} for i in new])
+                 "zone_id": place["zone_id"], "instance_type": place["instance_type"], "image_id": c.image,
+                 "status": PENDING, "created_at": _naive(start(i))} for i in new])
         for row in db.session.execute(select(Instance.id, Instance.instance_id).where(
                 Instance.provider == self.cluster.provider, Instance.instance_id.in_(ids))):
             self.row_ids[row.instance_id] = row.id

@@ -64,6 +64,7 @@ class TaskBatch(db.Model):
     error: Mapped[str] = mapped_column(Text, default="")
     # When the create call was first sent (a lower bound of the cloud's accept time; survives a crash).
     requested_at = mapped_column(UTCDateTime, nullable=True)
+    placement = mapped_column(JSON, nullable=True)  # zone/subnet/type/spot when not the cluster's own (placement.py)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

@@ -14,6 +14,7 @@ from app.core.errors import Conflict, NotFound, ParamInvalid
 from app.core.paging import paginate
 from app.core.tenancy import org_id, principal
 from app.core.timefmt import fmt
+from app.elastic.policy import pick_victims
 from app.extensions import db
 from app.instances.models import DELETING, LIVE, PENDING, RUNNING, Instance
 from app.instances.service import startup_seconds
@@ -37,11 +38,12 @@ def _cluster(name: str) -> Cluster:
     return cluster
 
 
-def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None) -> Task:
+def _new_task(cluster: Cluster, action: str, name: str, count: int, ips=None, create_by: str | None = None) -> Task:
     live = db.session.scalar(select(func.count()).where(Instance.cluster_id == cluster.id, Instance.status.in_(LIVE)))
     task = Task(org_id=cluster.org_id, cluster_id=cluster.id, lock_cluster_id=cluster.id, task_name=name,
                 action=action, status=INIT, count=count, ips=ips, before_count=live,
-                expect_count=live + count if action == EXPAND else live - count, create_by=principal().username)
+                expect_count=live + count if action == EXPAND else live - count,
+                create_by=create_by or principal().username)
     db.session.add(task)
     try:
         db.session.flush()
@@ -98,26 +100,112 @@ def _accept(key: str | None, action: str, cluster: Cluster, create) -> int:
     return task.id
 
 
+def _locked(cluster: Cluster) -> Cluster:
+    """The cluster row again, locked until commit (MySQL): desired/min/max change one at a time.
+    Lock order on every path: the cluster, then (quota) the organisation."""
+    return db.session.scalar(select(Cluster).where(Cluster.id == cluster.id).with_for_update())
+
+
+def live_now(cluster_id: int) -> int:
+    return db.session.scalar(select(func.count()).where(Instance.cluster_id == cluster_id,
+                                                        Instance.status.in_((PENDING, RUNNING))))
+
+
+def _move_desired(cluster: Cluster, target: int, field: str) -> None:
+    """min/max hold on every path; a manual change on an elastic cluster moves `desired`."""
+    if cluster.max_size is not None and target > cluster.max_size:
+        raise ParamInvalid(field, f"would make the cluster {target} machines, above its max {cluster.max_size}")
+    if cluster.min_size is not None and target < cluster.min_size:
+        raise ParamInvalid(field, f"would make the cluster {target} machines, below its min {cluster.min_size}")
+    if cluster.desired is not None:
+        cluster.desired = target
+
+
 def expand(body: dict, idempotency_key: str | None = None) -> int:
     cluster = _cluster(body["cluster_name"])
 
     def create() -> Task:
-        quota.check_expand(org_id(), body["count"])  # first statement: locks the organisation, then counts
-        return _new_task(cluster, EXPAND, body["task_name"], body["count"])
+        locked = _locked(cluster)  # a locking read: the transaction's snapshot starts after both locks
+        quota.check_expand(org_id(), body["count"])  # locks the organisation, then counts
+        _move_desired(locked, live_now(locked.id) + body["count"], "count")
+        return _new_task(locked, EXPAND, body["task_name"], body["count"])
     return _accept(idempotency_key, EXPAND, cluster, create)
+
+
+class _Nothing(Exception):
+    """The elastic controller's plan came to nothing (busy cluster, nothing to do)."""
+
+
+def system_expand(cluster_id: int, name: str, plan) -> int | None:
+    """Expand started by the elastic controller, through the same path as a user's (quotas, max):
+    `plan(cluster, live)` decides, under the cluster lock, how many to add (0: none); max is
+    checked again here. None when the cluster is busy or nothing is to be done; QuotaExceeded
+    when the organisation's quota forbids it."""
+    db.session.commit()
+    cluster = db.session.get(Cluster, cluster_id)
+    if cluster is None or cluster.cluster_type == CUSTOM:
+        return None
+
+    def create() -> Task:
+        locked = _locked(cluster)
+        if unfinished_task_of(cluster_id):
+            raise _Nothing()
+        live = live_now(cluster_id)
+        count = plan(locked, live)
+        if locked.max_size is not None:
+            count = min(count, locked.max_size - live)
+        if count <= 0:
+            raise _Nothing()
+        quota.check_expand(locked.org_id, count)
+        return _new_task(locked, EXPAND, name, count, create_by="elastic-controller")
+    try:
+        return _accept(None, EXPAND, cluster, create)
+    except (_Nothing, Conflict):
+        db.session.rollback()
+        return None
+
+
+def system_shrink(cluster_id: int, name: str, choose) -> int | None:
+    """Shrink started by the elastic controller: `choose(cluster, live)` returns the Instance rows
+    to delete, under the cluster lock. None when the cluster is busy or nothing is chosen."""
+    db.session.commit()
+    cluster = db.session.get(Cluster, cluster_id)
+    if cluster is None or cluster.cluster_type == CUSTOM:
+        return None
+
+    def create() -> Task:
+        locked = _locked(cluster)
+        if unfinished_task_of(cluster_id):
+            raise _Nothing()
+        victims = choose(locked, live_now(cluster_id))
+        if not victims:
+            raise _Nothing()
+        task = _new_task(locked, SHRINK, name, len(victims), create_by="elastic-controller")
+        db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]),
+                                                  Instance.status.in_((PENDING, RUNNING)))
+                           .values(status=DELETING, delete_task_id=task.id))
+        return task
+    try:
+        return _accept(None, SHRINK, cluster, create)
+    except (_Nothing, Conflict):
+        db.session.rollback()
+        return None
 
 
 def shrink(body: dict, all_instances: bool = False, idempotency_key: str | None = None) -> int:
     """Choose the machines now (deterministically), mark them, then let a worker delete them.
 
     By IPs: each must be a live machine of the cluster (inner IP), else 400 listing the unknown
-    ones. By count: not-yet-running machines go first, then the newest; ties by id, newest first.
+    ones. By count: not-yet-running machines go first, then the cluster's termination policy
+    (default: the newest; ties by id, newest first); scale-in protected machines are never
+    chosen by count. On an elastic cluster the result must stay within min/max and moves desired.
     """
     cluster = _cluster(body["cluster_name"])
     return _accept(idempotency_key, SHRINK, cluster, lambda: _choose_and_mark(cluster, body, all_instances))
 
 
 def _choose_and_mark(cluster: Cluster, body: dict, all_instances: bool) -> Task:
+    cluster = _locked(cluster)
     alive = (Instance.cluster_id == cluster.id, Instance.status.in_((PENDING, RUNNING)))
     live = select(Instance).where(*alive)
     if all_instances:
@@ -126,6 +214,7 @@ def _choose_and_mark(cluster: Cluster, body: dict, all_instances: bool) -> Task:
         count = db.session.scalar(select(func.count()).where(*alive))
         if not count:
             raise ParamInvalid("cluster_name", "the cluster has no live instances")
+        _move_desired(cluster, 0, "cluster_name")  # min holds here too
         task = _new_task(cluster, SHRINK, body.get("task_name") or "shrink_all", count)
         marked = db.session.execute(update(Instance).where(*alive).values(status=DELETING, delete_task_id=task.id))
         task.count, task.expect_count = marked.rowcount, task.expect_count + count - marked.rowcount
@@ -138,10 +227,12 @@ def _choose_and_mark(cluster: Cluster, body: dict, all_instances: bool) -> Task:
             raise ParamInvalid("ips", "not live instances of this cluster: " + ", ".join(unknown))
     else:
         count = body["count"]
-        order = (Instance.status != PENDING, Instance.created_at.desc(), Instance.id.desc())
-        victims = db.session.scalars(live.order_by(*order).limit(count)).all()
+        victims = pick_victims(cluster, count)
         if len(victims) < count:
-            raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances")
+            raise ParamInvalid("count", f"the cluster has only {len(victims)} live instances"
+                               " that are not scale-in protected")
+    _move_desired(cluster, live_now(cluster.id) - len(victims),
+                  "cluster_name" if all_instances else "ips" if body.get("ips") else "count")
     name = body.get("task_name") or "shrink_all"
     task = _new_task(cluster, SHRINK, name, len(victims), ips=body.get("ips"))
     db.session.execute(update(Instance).where(Instance.id.in_([v.id for v in victims]))

@@ -240,7 +240,8 @@ class AliyunFace(Face):
             extra={"system_disk": {"Category": p.get("SystemDisk.Category", "cloud_efficiency"),
                                    "Size": to_int(p.get("SystemDisk.Size"), "SystemDisk.Size", 40)},
                    "data_disks": data_disks, "host_name": p.get("HostName", ""),
-                   "internet_charge_type": p.get("InternetChargeType", "PayByTraffic")})
+                   "internet_charge_type": p.get("InternetChargeType", "PayByTraffic"),
+                   "spot_strategy": p.get("SpotStrategy", "NoSpot"), "spot_price_limit": p.get("SpotPriceLimit")})
         if _bool(p, "DryRun"):
             raise SimError("dry_run", "request")
         fingerprint = tuple(sorted((k, v) for k, v in p.items() if k != "ClientToken"))
@@ -255,7 +256,7 @@ class AliyunFace(Face):
 
     def _instance(self, i) -> dict:
         image = self.cloud.catalogue(PROVIDER).image(i.image_id)
-        status = "Pending" if i.status == PENDING else "Running"
+        status = "Pending" if i.status == PENDING else "Stopped" if i.status == "stopped" else "Running"
         return {
             "InstanceId": i.instance_id, "InstanceName": i.name, "HostName": i.extra.get("host_name") or i.instance_id,
             "Description": "", "RegionId": i.region, "ZoneId": i.zone, "InstanceType": i.instance_type,
@@ -268,7 +269,7 @@ class AliyunFace(Face):
             "InternetChargeType": i.extra.get("internet_charge_type", "PayByTraffic"),
             "InternetMaxBandwidthOut": i.bandwidth_out, "InternetMaxBandwidthIn": 200 if i.bandwidth_out else 0,
             "InstanceNetworkType": "vpc", "IoOptimized": True, "DeletionProtection": False,
-            "SerialNumber": i.extra.get("serial", ""), "Recyclable": False, "SpotStrategy": "NoSpot",
+            "SerialNumber": i.extra.get("serial", ""), "Recyclable": False, "SpotStrategy": i.extra.get("spot_strategy") or "NoSpot",
             "VpcAttributes": {"VpcId": i.vpc_id, "VSwitchId": i.subnet_id, "NatIpAddress": "",
                               "PrivateIpAddress": {"IpAddress": [i.ip_inner] if i.ip_inner else []}},
             "InnerIpAddress": {"IpAddress": []},

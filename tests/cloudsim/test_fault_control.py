@@ -35,7 +35,8 @@ def test_endpoint_sets_and_reports_every_knob(sim, server, aliyun):
     knobs = {"error_rate": 0.0, "throttle_rate": 0.0, "lost_reply_rate": 0.0, "boot_seconds": 2.0,
              "latency": {"create": 0.2, "AlibabaCloud:describe": 0.1}, "rates": {"*": 50},
              "capacity": [{"provider": "AlibabaCloud", "zone": "cn-qingdao-b", "instance_type": "ecs.g6.large", "max": 3}],
-             "quota": [{"provider": "AlibabaCloud", "region": "cn-qingdao", "max": 10}]}
+             "quota": [{"provider": "AlibabaCloud", "region": "cn-qingdao", "max": 10}],
+             "stock_outs": [], "spot_refused": ["AlibabaCloud"]}  # on-demand creates below: spot refusal is moot
     status, body = _call(server, "POST", "/_sim/faults", knobs)
     assert status == 200 and body == knobs
     assert _call(server, "GET", "/_sim/faults") == (200, knobs)
@@ -49,6 +50,17 @@ def test_endpoint_sets_and_reports_every_knob(sim, server, aliyun):
     assert _call(server, "POST", "/_sim/faults", {"error_rate": 1.0})[1]["boot_seconds"] == 2.0
     with pytest.raises(Exception, match="InternalError"):
         _run(sim, aliyun, 1)
+
+
+def test_endpoint_sets_a_stock_out(sim, server, aliyun):
+    """The elastic-cluster stock-out (cloudsim/lifecycle_faults.py) is a knob of the endpoint too."""
+    out = [{"provider": "AlibabaCloud", "zone": "cn-qingdao-b", "instance_type": "ecs.g6.large"}]
+    assert _call(server, "POST", "/_sim/faults", {"stock_outs": out})[1]["stock_outs"] == out
+    with pytest.raises(Exception, match="NoStock"):
+        _run(sim, aliyun, 1)
+    assert _call(server, "POST", "/_sim/faults", {"stock_outs": []})[1]["stock_outs"] == []
+    _run(sim, aliyun, 1)
+    assert len(sim.instances()) == 1
 
 
 @pytest.mark.parametrize("body, reason", [

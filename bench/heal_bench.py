@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""Self-healing benchmark: the whole stack (API → Celery beat + worker → real SDK → emulator).
+
+Starts the emulator and `manage.py run` as subprocesses (the emulator with scale_bench.py's
+settings), makes a 1,000-machine elastic AlibabaCloud cluster (desired = max = 1000, grace 0),
+waits until it is whole and idle, then deletes 10 % of its machines behind BridgX's back (through
+the real SDK, as a cloud failure would) and times until the database again holds exactly 1,000
+Running machines with IPs, none of them a killed one, and the cloud lists exactly 1,000.
+
+Lower bound = the controller interval (the longest a death can go unseen) + the expand's own
+lower bound for the replacements (scale_bench.lower_bound: create latency + boot + describe
+latency for one batch of 100).
+
+    python bench/heal_bench.py --db sqlite  [--interval 5] [--size 1000] [--kill 0.1]
+    python bench/heal_bench.py --db mariadb
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale_bench import (IMAGE, ITYPE, KEY, REGION, ROOT, SECRET, SETTINGS, ZONE, call, free_port,  # noqa: E402
+                         lower_bound, prepare_services, start_sim)
+
+
+def db_state(db_url: str, killed: set) -> tuple[int, int, int, int]:
+    """(Running with IP, live, killed ones still live, unfinished tasks) in the database."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        running = conn.execute(text("SELECT COUNT(*) FROM instances WHERE status='Running' AND ip_inner IS NOT NULL"))\
+            .scalar()
+        live = conn.execute(text("SELECT instance_id FROM instances WHERE status IN ('Pending','Running')")).scalars()
+        live = set(live)
+        busy = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE lock_cluster_id IS NOT NULL")).scalar()
+    engine.dispose()
+    return running, len(live), len(live & killed), busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "mariadb"), default="sqlite")
+    parser.add_argument("--size", type=int, default=1000)
+    parser.add_argument("--kill", type=float, default=0.1, help="share of the machines to kill")
+    parser.add_argument("--interval", type=float, default=5.0, help="BRIDGX_ELASTIC_CONTROLLER_SECONDS")
+    args = parser.parse_args()
+    settings = SETTINGS
+    home = Path(tempfile.mkdtemp(prefix="bridgx-heal-"))
+    env = dict(os.environ, **prepare_services(args.db, home))
+    rates = {"RunInstances": settings["create_rate"], "DescribeInstances": settings["describe_rate"],
+             "DeleteInstances": settings["create_rate"], "*": 1000}
+    env.update(BRIDGX_PROVIDER_RATES=json.dumps({"AlibabaCloud": rates}),
+               BRIDGX_ELASTIC_CONTROLLER_SECONDS=str(args.interval))
+    sim_port, api_port = free_port(), free_port()
+    env["BRIDGX_ENDPOINT_ALLOWLIST"] = f"http://127.0.0.1:{sim_port}"  # the emulator may be an account's endpoint
+    sim = start_sim(settings, sim_port)
+    api = subprocess.Popen([sys.executable, "manage.py", "run", "--port", str(api_port)], cwd=ROOT, env=env,
+                           stdout=open(home / "run.log", "w"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{api_port}"
+    db_url = env.get("BRIDGX_DATABASE_URL", f"sqlite:///{home / 'bridgx.sqlite'}")
+    try:
+        for _ in range(300):
+            try:
+                if call(base, "GET", "/healthz")["code"] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        password = (home / "admin_password").read_text().strip()
+        token = call(base, "POST", "/user/login", {"username": "admin", "password": password})["data"]
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        call(base, "POST", "/api/v1/cloud_account/create", {"account_name": "bench", "provider": "AlibabaCloud",
+             "account_key": KEY, "account_secret": SECRET, "endpoint": sim_url}, token)
+        from app.providers import base as pbase, registry
+        provider = registry.get_provider("AlibabaCloud", pbase.Credentials(KEY, SECRET, endpoint=sim_url), REGION)
+        vpc = provider.create_vpc("bench-vpc", "10.0.0.0/8")
+        subnet = provider.create_subnet(vpc, ZONE, "bench-subnet", "10.0.0.0/16")
+        group = provider.create_security_group(vpc, "bench-sg")
+        call(base, "POST", "/api/v1/cluster/create", {
+            "name": "bench", "provider": "AlibabaCloud", "account_key": KEY, "region_id": REGION, "zone_id": ZONE,
+            "instance_type": ITYPE, "image": IMAGE, "password": "Bench-pass1",
+            "network_config": {"vpc": vpc, "subnet_id": subnet, "security_group": group},
+            "disks": {"system_disk": {"category": "cloud_efficiency", "size": 40}}}, token)
+        call(base, "POST", "/api/v1/elastic/policy", {"cluster_name": "bench", "grace_seconds": 0,
+                                                      "max_replacements": args.size}, token)
+        call(base, "POST", "/api/v1/elastic/capacity", {"cluster_name": "bench", "desired": args.size,
+                                                        "max": args.size}, token)
+        t_fill = time.time()
+        while db_state(db_url, set()) != (args.size, args.size, 0, 0):
+            time.sleep(0.2)
+        fill_s = time.time() - t_fill
+        time.sleep(1.0)
+        ids = sorted(i.instance_id for i in provider.describe_instances_by_tags({}) if i.status == pbase.RUNNING)
+        killed = set(ids[:: round(1 / args.kill)][: int(args.size * args.kill)])
+        t0 = time.time()
+        for chunk in pbase.chunks(sorted(killed), 100):
+            provider.delete_instances(chunk)
+        kill_s = time.time() - t0
+        while True:
+            if db_state(db_url, killed) == (args.size, args.size, 0, 0):
+                break
+            time.sleep(0.05)
+        heal_s = time.time() - t0
+        in_cloud = len([i for i in provider.describe_instances_by_tags({}) if i.status != pbase.DELETED])
+        bound = args.interval + lower_bound(len(killed), settings)
+        result = {"db": args.db, "size": args.size, "killed": len(killed), "interval_s": args.interval,
+                  "fill_s": round(fill_s, 2), "kill_calls_s": round(kill_s, 2), "heal_s": round(heal_s, 2),
+                  "lower_bound_s": round(bound, 2), "ratio": round(heal_s / bound, 3), "in_cloud": in_cloud}
+        print(json.dumps(result), flush=True)
+        print("\n| db | machines | killed | controller interval s | heal wall s | lower bound s | ratio | "
+              "in cloud after |")
+        print("|---|---|---|---|---|---|---|---|")
+        print(f"| {args.db} | {args.size} | {len(killed)} | {args.interval:g} | {result['heal_s']} | "
+              f"{result['lower_bound_s']} | {result['ratio']} | {in_cloud} |")
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
+        sim.kill()
+
+
+if __name__ == "__main__":
+    main()
