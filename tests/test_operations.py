@@ -149,6 +149,33 @@ def test_request_id_is_returned_and_reaches_the_engine_log(app, api, sim, cloud_
     assert len(fresh) == 32 and fresh.isalnum()
 
 
+def test_request_id_reaches_the_engines_cloud_call_threads(app, api, sim, cloud_cluster, monkeypatch):
+    """Retry lines are written in the engine's create/describe threads: they carry the request id."""
+    from app.core import logs
+    from app.providers import registry
+    from app.providers.retry import RetryPolicy
+    monkeypatch.setattr(registry, "_policy", RetryPolicy(max_attempts=8, base=0.001, cap=0.002))
+    cluster = cloud_cluster()
+    sim.configure(throttle_rate=0.5)
+    seen = []
+
+    class Spy(logging.Handler):
+        def emit(self, record):
+            if record.threadName.startswith(("create", "describe")):
+                seen.append(logs.REQUEST_ID.get())
+
+    spy = Spy()
+    logging.getLogger().addHandler(spy)
+    try:
+        resp = api.client.post("/api/v1/cluster/expand", json={"task_name": "t", "cluster_name": cluster,
+                                                                "count": 120},
+                               headers={"Authorization": f"Bearer {api.token}", "X-Request-Id": "op-4712"})
+    finally:
+        logging.getLogger().removeHandler(spy)
+    assert resp.status_code == 200, resp.get_json()
+    assert seen and set(seen) == {"op-4712"}, seen[:5]
+
+
 def test_json_log_lines_carry_the_request_id():
     import io
     import json

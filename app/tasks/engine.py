@@ -34,6 +34,7 @@ from app.clusters.models import Cluster
 from app.core.crypto import decrypt
 from app.core.deployment import deployment_id
 from app.core.db import utcnow
+from app.core.logs import REQUEST_ID
 from app.extensions import db
 from app.metrics.collectors import MACHINES_CREATED, MACHINES_DELETED
 from app.instances.models import DELETED, DELETING, FAILED as I_FAILED, LIVE, PENDING, RUNNING, Instance
@@ -85,6 +86,20 @@ def likely_accept(attempts, replied: float) -> float:
         if outcome == "CloudUnavailable":
             return start
     return replied
+
+
+class CallPool(ThreadPoolExecutor):
+    """The threads that call the cloud. Each call carries the submitter's request id, so the id
+    that started the task is on the cloud-call log lines too (retries, errors); nothing else of
+    the submitter's context (no app context: these threads never touch the database)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        request_id = REQUEST_ID.get()
+
+        def call():
+            REQUEST_ID.set(request_id)
+            return fn(*args, **kwargs)
+        return super().submit(call)
 
 
 class _NotSent(Exception):
@@ -431,8 +446,8 @@ class Expander(_Runner):
         if self.cancelled:
             stop.set()
             stop_reason.append(self.cancel_reason())
-        creators = ThreadPoolExecutor(current_app.config["SCALE_BATCH_CONCURRENCY"], thread_name_prefix="create")
-        pollers = ThreadPoolExecutor(POLLERS, thread_name_prefix="describe")
+        creators = CallPool(current_app.config["SCALE_BATCH_CONCURRENCY"], thread_name_prefix="create")
+        pollers = CallPool(POLLERS, thread_name_prefix="describe")
         futures = {creators.submit(create, b.idx, b.count, b.client_token, placement.spec(spec, b.placement)):
                    ("create", b.idx) for b in todo}
         # A create that failed after retries, or an earlier run, may have made machines no row knows:
@@ -690,7 +705,7 @@ class Shrinker(_Runner):
             return self.provider.delete_instances(ids)
 
         halted = False
-        with ThreadPoolExecutor(current_app.config["SCALE_BATCH_CONCURRENCY"], thread_name_prefix="delete") as pool:
+        with CallPool(current_app.config["SCALE_BATCH_CONCURRENCY"], thread_name_prefix="delete") as pool:
             futures = {pool.submit(send, list(b.instance_ids)): b for b in todo}
             for b in todo:
                 b.state = "DELETING"
