@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import CloudAccount
@@ -103,7 +103,9 @@ def _accept(key: str | None, action: str, cluster: Cluster, create) -> int:
 def _locked(cluster: Cluster) -> Cluster:
     """The cluster row again, locked until commit (MySQL): desired/min/max change one at a time.
     Lock order on every path: the cluster, then (quota) the organisation."""
-    return db.session.scalar(select(Cluster).where(Cluster.id == cluster.id).with_for_update())
+    cluster_id = inspect(cluster).identity[0]  # not `cluster.id`: an expired row would be re-read first,
+    # and under MySQL's repeatable read that read would fix the snapshot before the locks are held
+    return db.session.scalar(select(Cluster).where(Cluster.id == cluster_id).with_for_update())
 
 
 def live_now(cluster_id: int) -> int:
