@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_bench import (IMAGE, ITYPE, KEY, REGION, ROOT, SECRET, SETTINGS, ZONE, call, free_port,  # noqa: E402
-                         lower_bound, prepare_services, start_sim)
+from scale_bench import (ROOT, SETTINGS, call, create_bench_cluster, free_port, lower_bound,  # noqa: E402
+                         login_when_ready, prepare_services, start_sim)
 
 
 def db_state(db_url: str, killed: set) -> tuple[int, int, int, int]:
@@ -66,27 +66,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{api_port}"
     db_url = env.get("BRIDGX_DATABASE_URL", f"sqlite:///{home / 'bridgx.sqlite'}")
     try:
-        for _ in range(300):
-            try:
-                if call(base, "GET", "/healthz")["code"] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        password = (home / "admin_password").read_text().strip()
-        token = call(base, "POST", "/user/login", {"username": "admin", "password": password})["data"]
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        call(base, "POST", "/api/v1/cloud_account/create", {"account_name": "bench", "provider": "AlibabaCloud",
-             "account_key": KEY, "account_secret": SECRET, "endpoint": sim_url}, token)
-        from app.providers import base as pbase, registry
-        provider = registry.get_provider("AlibabaCloud", pbase.Credentials(KEY, SECRET, endpoint=sim_url), REGION)
-        vpc = provider.create_vpc("bench-vpc", "10.0.0.0/8")
-        subnet = provider.create_subnet(vpc, ZONE, "bench-subnet", "10.0.0.0/16")
-        group = provider.create_security_group(vpc, "bench-sg")
-        call(base, "POST", "/api/v1/cluster/create", {
-            "name": "bench", "provider": "AlibabaCloud", "account_key": KEY, "region_id": REGION, "zone_id": ZONE,
-            "instance_type": ITYPE, "image": IMAGE, "password": "Bench-pass1",
-            "network_config": {"vpc": vpc, "subnet_id": subnet, "security_group": group},
-            "disks": {"system_disk": {"category": "cloud_efficiency", "size": 40}}}, token)
+        token = login_when_ready(base, home)
+        create_bench_cluster(base, token, sim_port)
         call(base, "POST", "/api/v1/elastic/policy", {"cluster_name": "bench", "grace_seconds": 0,
                                                       "max_replacements": args.size}, token)
         call(base, "POST", "/api/v1/elastic/capacity", {"cluster_name": "bench", "desired": args.size,

@@ -151,6 +151,35 @@ def prepare_services(db: str, home: Path) -> dict:
     return env
 
 
+def login_when_ready(base: str, home: Path) -> str:
+    """Wait for `manage.py run` to answer, then log in as its first-run admin; the bearer token."""
+    for _ in range(300):
+        try:
+            if call(base, "GET", "/healthz")["code"] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    password = (home / "admin_password").read_text().strip()
+    return call(base, "POST", "/user/login", {"username": "admin", "password": password})["data"]
+
+
+def create_bench_cluster(base: str, token: str, sim_port: int) -> None:
+    """The account on the emulator, a network made in the emulator, and cluster `bench`."""
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    call(base, "POST", "/api/v1/cloud_account/create", {"account_name": "bench", "provider": "AlibabaCloud",
+         "account_key": KEY, "account_secret": SECRET, "endpoint": sim_url}, token)
+    from app.providers import base as pbase, registry
+    provider = registry.get_provider("AlibabaCloud", pbase.Credentials(KEY, SECRET, endpoint=sim_url), REGION)
+    vpc = provider.create_vpc("bench-vpc", "10.0.0.0/8")
+    subnet = provider.create_subnet(vpc, ZONE, "bench-subnet", "10.0.0.0/16")
+    group = provider.create_security_group(vpc, "bench-sg")
+    call(base, "POST", "/api/v1/cluster/create", {
+        "name": "bench", "provider": "AlibabaCloud", "account_key": KEY, "region_id": REGION, "zone_id": ZONE,
+        "instance_type": ITYPE, "image": IMAGE, "password": "Bench-pass1",
+        "network_config": {"vpc": vpc, "subnet_id": subnet, "security_group": group},
+        "disks": {"system_disk": {"category": "cloud_efficiency", "size": 40}}}, token)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "mariadb"), default="sqlite")
@@ -171,28 +200,9 @@ def main() -> None:
                            stdout=open(home / "run.log", "w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{api_port}"
     try:
-        for _ in range(300):
-            try:
-                if call(base, "GET", "/healthz")["code"] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        token = login_when_ready(base, home)
         worker = worker_pid(api.pid)
-        password = (home / "admin_password").read_text().strip()
-        token = call(base, "POST", "/user/login", {"username": "admin", "password": password})["data"]
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        call(base, "POST", "/api/v1/cloud_account/create", {"account_name": "bench", "provider": "AlibabaCloud",
-             "account_key": KEY, "account_secret": SECRET, "endpoint": sim_url}, token)
-        from app.providers import base as pbase, registry
-        provider = registry.get_provider("AlibabaCloud", pbase.Credentials(KEY, SECRET, endpoint=sim_url), REGION)
-        vpc = provider.create_vpc("bench-vpc", "10.0.0.0/8")
-        subnet = provider.create_subnet(vpc, ZONE, "bench-subnet", "10.0.0.0/16")
-        group = provider.create_security_group(vpc, "bench-sg")
-        call(base, "POST", "/api/v1/cluster/create", {
-            "name": "bench", "provider": "AlibabaCloud", "account_key": KEY, "region_id": REGION, "zone_id": ZONE,
-            "instance_type": ITYPE, "image": IMAGE, "password": "Bench-pass1",
-            "network_config": {"vpc": vpc, "subnet_id": subnet, "security_group": group},
-            "disks": {"system_disk": {"category": "cloud_efficiency", "size": 40}}}, token)
+        create_bench_cluster(base, token, sim_port)
         db_url = env.get("BRIDGX_DATABASE_URL", f"sqlite:///{home / 'bridgx.sqlite'}")
         results = []
         for count in args.counts:
