@@ -21,6 +21,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -148,6 +149,8 @@ class Stack:
         self.app = ub.make_app(self.url, self.home)
         if self.rows and a.copy_from:
             copy_database(a.copy_from, DB_NAME)
+            for name in ("encryption_key", "secret_key"):  # the copied account secrets need their key
+                shutil.copy2(Path(a.copy_home) / name, self.home / name)
         else:
             log(f"seeding {self.rows:,} instance rows")
             ub.seed(self.app, self.rows, a.orgs, a.orgs * 10, random.Random(42))
@@ -549,6 +552,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000, help="instance rows seeded for --api")
     ap.add_argument("--copy-from", metavar="DB", help="--api: copy this MariaDB database (seeded by usage_bench.py "
                     "with --orgs organisations) instead of seeding")
+    ap.add_argument("--copy-home", default=str(Path(tempfile.gettempdir()) / "bench_usage"),
+                    help="--copy-from: the BRIDGX_HOME that seeded it (its encryption key)")
+    ap.add_argument("--api-alone", type=float, default=60.0, metavar="SECONDS",
+                    help="--api: first the clients alone for this long, no scaling (0: skip)")
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--think", type=float, default=1.0, help="mean pause between a client's requests, s")
     ap.add_argument("--shrink", type=int, default=0, help="(4) shrink_all of a cluster of this size")
@@ -586,6 +593,10 @@ def main() -> None:
         def api(st):
             seeded = st.sql("SELECT COUNT(*) FROM instances")[0][0]
             alone = lone(st, m)
+            if args.api_alone:
+                quiet = Load(st, args.clients, args.think, [alone["id"]]).start()
+                time.sleep(args.api_alone)
+                record({"measurement": f"{args.clients} API clients alone, {seeded:,} rows", "api": quiet.stop()})
             load = Load(st, args.clients, args.think, [alone["id"]])
             record(fleet(st, f"{n} x {m:,} + {args.clients} API clients, {seeded:,} rows", n, m, load=load,
                          alone=alone))

@@ -203,3 +203,41 @@ def test_an_organisation_never_sees_another_organisations_instances(app, make_us
     assert b.get("instance/num")[1]["data"]["instance_num"] == 1
     assert b.get("instance/num", account=fa.key)[1]["data"]["instance_num"] == 0
     assert a.get("instance/num")[1]["data"]["instance_num"] == 2
+
+
+def statements(app, call) -> list[str]:
+    """The SQL statements `call()` sends (pool pings included)."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+    sent = []
+
+    def record(conn, cursor, statement, *args):
+        sent.append(statement)
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_read_routes_use_a_fixed_number_of_statements_whatever_the_page_holds(app, api, fleet):
+    """Dashboards and scripts poll these with an API token: a page of 50 machines over 5 clusters
+    costs no more round trips than a page of 1 (no per-machine or per-cluster query), and checking
+    the token (with its user) is one statement."""
+    from app.auth.service import create_api_token
+    from tests.conftest import Api
+
+    with app.app_context():
+        bot = Api(app.test_client(), create_api_token(api.username, "dashboard"), api.username)
+    fleet.add("c0", "2021-11-01 10:00:00")
+    one = statements(app, lambda: bot.get("instance/describe_all"))
+    for n in range(49):
+        fleet.add(f"c{n % 5}", "2021-11-01 10:00:00")
+    full = statements(app, lambda: bot.get("instance/describe_all", page_size=50))
+    assert len(full) == len(one) == 4, full  # token with user, count, the page's rows, its clusters
+    clusters = statements(app, lambda: bot.get("cluster/describe_all"))
+    assert len(clusters) <= 5, clusters  # token with user, count, page, live counts, catalogue

@@ -216,10 +216,12 @@ def authenticate(header: str | None) -> Principal:
         raise Unauthorized({"reason": "missing bearer token"})
     token = header[len("Bearer "):].strip()
     if token.startswith(API_TOKEN_PREFIX):
-        row = db.session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha256(token)))
+        # the token and its user in one round trip (this runs on every request)
+        row = db.session.execute(select(ApiToken.id, ApiToken.revoked, User).outerjoin(User, User.id == ApiToken.user_id)
+                                 .where(ApiToken.token_sha256 == _sha256(token))).first()
         if row is None or row.revoked:
             raise Unauthorized({"reason": "invalid token"})
-        user, token_id = db.session.get(User, row.user_id), row.id
+        user, token_id = row.User, row.id
     else:
         try:
             claims = jwt.decode(token, current_app.config["SECRET_KEY"], algorithms=["HS256"],
@@ -231,14 +233,18 @@ def authenticate(header: str | None) -> Principal:
         user_id, token_id, epoch = claims["sub"], claims.get("tid"), claims.get("ep", 0)
         if not (_small_int(user_id) and (token_id is None or _small_int(token_id)) and _small_int(epoch)):
             raise Unauthorized({"reason": "invalid token"})
-        user = db.session.get(User, int(user_id))
+        if token_id is None:
+            user = db.session.get(User, int(user_id))
+        else:  # the user and the token the session came from, in one round trip
+            row = db.session.execute(select(User, ApiToken.revoked, ApiToken.user_id).outerjoin(
+                ApiToken, ApiToken.id == int(token_id)).where(User.id == int(user_id))).first()
+            user = row.User if row else None
         if user is not None and user.disabled:
             raise Unauthorized({"reason": "account disabled"})
         if user is not None and int(epoch) != (user.session_epoch or 0):
             raise Unauthorized({"reason": "session ended"})
         if token_id is not None:
-            row = db.session.get(ApiToken, int(token_id))
-            if row is None or row.revoked or row.user_id != int(user_id):
+            if row is None or row.revoked is None or row.revoked or row.user_id != int(user_id):
                 raise Unauthorized({"reason": "token revoked"})
             token_id = int(token_id)
     if user is None:

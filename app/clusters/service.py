@@ -176,14 +176,13 @@ def _filtered(args: dict):
     return query
 
 
-def _live_counts(ids: list[int]) -> dict[int, int]:
-    """{cluster id: machines not deleted}: what BridgX shows as a cluster's instance_count."""
-    if not ids:
-        return {}
+def _live_counts(ids: list[int], custom_ids: list[int] = ()) -> dict[int, int]:
+    """{cluster id: machines not deleted}: what BridgX shows as a cluster's instance_count; the
+    existing machines of the custom clusters among them (`custom_ids`) count too."""
     rows = db.session.execute(select(Instance.cluster_id, func.count()).where(
-        Instance.cluster_id.in_(ids), Instance.status.in_(LIVE)).group_by(Instance.cluster_id)).all()
+        Instance.cluster_id.in_(ids), Instance.status.in_(LIVE)).group_by(Instance.cluster_id)).all() if ids else []
     custom = db.session.execute(select(CustomMachine.cluster_id, func.count()).where(
-        CustomMachine.cluster_id.in_(ids)).group_by(CustomMachine.cluster_id)).all()  # existing machines
+        CustomMachine.cluster_id.in_(custom_ids)).group_by(CustomMachine.cluster_id)).all() if custom_ids else []
     return dict(rows) | dict(custom)
 
 
@@ -223,7 +222,8 @@ def type_desc(cluster: Cluster, ext: dict) -> str:
 def list_page(args: dict) -> dict:
     """The manual's keys plus what ComandX's list pages read."""
     rows, pager = paginate(_filtered(args).order_by(Cluster.id.desc()), args, scalars=False)
-    counts, cache, out = _live_counts([c.id for c, _ in rows]), {}, []
+    counts = _live_counts([c.id for c, _ in rows], [c.id for c, _ in rows if c.cluster_type == CUSTOM])
+    cache, out = {}, []
     for c, key in rows:
         ext = extend_config(c, cache)
         out.append({"cluster_id": str(c.id), "cluster_name": c.name, "provider": c.provider, "account": key or "",
@@ -252,7 +252,8 @@ def count(account: str | None) -> int:
 def instance_stat(name: str) -> dict:
     cluster = get_by_name(name)
     return {"instance_type_desc": type_desc(cluster, extend_config(cluster)),
-            "instance_count": _live_counts([cluster.id]).get(cluster.id, 0)}
+            "instance_count": _live_counts([cluster.id], [cluster.id] * (cluster.cluster_type == CUSTOM)
+                                           ).get(cluster.id, 0)}
 
 
 def detail(cluster: Cluster) -> dict:
