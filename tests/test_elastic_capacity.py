@@ -106,12 +106,14 @@ def test_faults_from_the_command_line():
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(["--stock-out", "AlibabaCloud:cn-qingdao-b:ecs.g6.large", "--refuse-spot", "AWSCloud",
-                              "--die-after", "30", "--die-fraction", "0.1", "--reclaim-spot-after", "60"])
+                              "--die-after", "30", "--die-fraction", "0.1", "--reclaim-spot-after", "60",
+                              "--stop-after", "90"])
     faults = Faults(1)
     apply_arguments(faults, args)
     assert faults.stock_outs == {("AlibabaCloud", "cn-qingdao-b", "ecs.g6.large")}
     assert faults.spot_refused == {"AWSCloud"}
-    assert [(r["after"], r["fraction"], r["how"]) for r in faults.rules] == [(30.0, 0.1, "die"), (60.0, 1.0, "reclaim")]
+    assert [(r["after"], r["fraction"], r["how"]) for r in faults.rules] == [
+        (30.0, 0.1, "die"), (90.0, 0.1, "stop"), (60.0, 1.0, "reclaim")]
 
 
 def test_balanced_zones_split_expands_to_even_out_live_machines(app, api, sim, cloud_cluster):
