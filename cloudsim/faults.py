@@ -2,9 +2,8 @@
 
 A knob is a `Knob(name, parse, dump, help)`: `parse` turns the JSON value into what
 `CloudSim.configure(name=...)` takes (raising ValueError with a reason), `dump` turns the
-configured value back into JSON. To add a knob: give
-`CloudSim.configure` the keyword, then add one `Knob` to `KNOBS` — the flag `--faults`, the
-endpoint and `GET /_sim/faults` pick it up.
+configured value back into JSON. To add a knob: give `CloudSim.configure` the keyword, then add
+one `Knob` to `KNOBS` — the flag `--faults`, the endpoint and `GET /_sim/faults` pick it up.
 
 JSON shapes:
   error_rate, throttle_rate, lost_reply_rate: a fraction 0..1
