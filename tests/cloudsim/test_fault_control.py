@@ -117,7 +117,8 @@ def test_cli_flags_become_knobs():
     args = cli.build_parser().parse_args([
         "--error-rate", "0.1", "--throttle-rate", "0.3", "--lost-reply-rate", "0.5", "--slow", "create=2",
         "--latency-ms", "10", "--capacity", "AlibabaCloud:cn-qingdao-b:ecs.g6.large=250",
-        "--quota", "TencentCloud:ap-guangzhou=40", "--faults", '{"boot_seconds": 7, "die_after": [{"after": 30, "how": "stop"}]}'])
+        "--quota", "TencentCloud:ap-guangzhou=40",
+        "--faults", '{"boot_seconds": 7, "die_after": [{"after": 30, "how": "stop"}]}'])
     assert cli.fault_knobs(args) == {
         "error_rate": 0.1, "throttle_rate": 0.3, "lost_reply_rate": 0.5, "boot_seconds": 7.0,
         "latency": {"create": 2.0, "*": 0.01},
