@@ -133,7 +133,9 @@ def running_with_ip(db_url: str) -> int:
     return n
 
 
-def prepare_services(db: str, home: Path) -> dict:
+def prepare_services(db: str, home: Path, database: str = "bench_scale", redis_db: int = 3) -> dict:
+    """Environment for `manage.py run`; for mariadb, `database` is dropped and made afresh and Redis
+    db `redis_db` flushed."""
     env = {"BRIDGX_HOME": str(home), "BRIDGX_CONFIG": "embedded", "BRIDGX_SCALE_BATCH_CONCURRENCY": "16",
            # the benchmark asks for more machines than the default per-organisation quotas allow
            "BRIDGX_QUOTA_LIVE_INSTANCES": "0", "BRIDGX_QUOTA_INSTANCES_PER_TASK": "0"}
@@ -142,12 +144,13 @@ def prepare_services(db: str, home: Path) -> dict:
         import redis
         conn = pymysql.connect(host="127.0.0.1", user="root")
         with conn.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS bench_scale")
-            cur.execute("CREATE DATABASE bench_scale CHARACTER SET utf8mb4")
+            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+            cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
         conn.close()
-        redis.Redis.from_url("redis://127.0.0.1:6379/3").flushdb()
-        env.update(BRIDGX_DATABASE_URL="mysql+pymysql://root@127.0.0.1:3306/bench_scale?charset=utf8mb4",
-                   BRIDGX_BROKER_URL="redis://127.0.0.1:6379/3", BRIDGX_REDIS_URL="redis://127.0.0.1:6379/3")
+        redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        redis.Redis.from_url(redis_url).flushdb()
+        env.update(BRIDGX_DATABASE_URL=f"mysql+pymysql://root@127.0.0.1:3306/{database}?charset=utf8mb4",
+                   BRIDGX_BROKER_URL=redis_url, BRIDGX_REDIS_URL=redis_url)
     return env
 
 

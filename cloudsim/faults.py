@@ -2,9 +2,8 @@
 
 A knob is a `Knob(name, parse, dump, help)`: `parse` turns the JSON value into what
 `CloudSim.configure(name=...)` takes (raising ValueError with a reason), `dump` turns the
-configured value back into JSON. To add a knob (a zone stock-out, dying machines, ...): give
-`CloudSim.configure` the keyword, then add one `Knob` to `KNOBS` — the flag `--faults`, the
-endpoint and `GET /_sim/faults` pick it up.
+configured value back into JSON. To add a knob: give `CloudSim.configure` the keyword, then add
+one `Knob` to `KNOBS` — the flag `--faults`, the endpoint and `GET /_sim/faults` pick it up.
 
 JSON shapes:
   error_rate, throttle_rate, lost_reply_rate: a fraction 0..1
@@ -15,12 +14,19 @@ JSON shapes:
   quota: [{"provider": "AlibabaCloud", "region": "cn-qingdao", "max": 100}]   (region optional)
   stock_outs: [{"provider": "AlibabaCloud", "zone": "cn-qingdao-b", "instance_type": "ecs.g6.large"}]
   spot_refused: ["AlibabaCloud", {"provider": "AlibabaCloud", "zone": "cn-qingdao-b", "instance_type": "ecs.g6.large"}]
-  (dying / reclaimed / stopped machines: the `cloudsim` flags of cloudsim/lifecycle_faults.py)
+  die_after: [{"after": 60, "fraction": 0.1, "spot_only": false, "how": "die"}]   (rules for machines created
+    from now on; fraction 1, spot_only false and how "die" by default; how: die, reclaim or stop)
+  kill: [{"provider": "AlibabaCloud", "instance_ids": ["i-..."], "after": 0, "how": "stop"}]   (one-offs; after 0
+    and how "die" by default; GET shows those not yet due, `after` counted from now; unknown ids are refused)
+  (stock_outs, spot_refused, die_after and kill are the faults of cloudsim/lifecycle_faults.py, which also has
+  `cloudsim` flags for them)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from .lifecycle_faults import HOWS
 
 OPS = ("create", "describe", "delete", "other", "*")
 
@@ -113,6 +119,54 @@ def _spot_refused(value):
     return {e if isinstance(e, str) else _place(e) for e in value}
 
 
+def _fields(entry, required: tuple, defaults: dict) -> dict:
+    """An object with these fields (the optional ones filled from `defaults`) and no others."""
+    if not isinstance(entry, dict):
+        raise ValueError("each entry must be an object")
+    missing = [f for f in required if f not in entry]
+    if missing:
+        raise ValueError("an entry lacks " + ", ".join(missing))
+    unknown = set(entry) - set(required) - set(defaults)
+    if unknown:
+        raise ValueError("unknown fields " + ", ".join(sorted(unknown)))
+    out = {**defaults, **entry}
+    if out.get("how", "die") not in HOWS:
+        raise ValueError(f"how must be one of {', '.join(HOWS)}, not {out['how']!r}")
+    try:
+        out["after"] = _seconds(out["after"])
+    except ValueError:
+        raise ValueError("after must be a number of seconds >= 0") from None
+    return out
+
+
+def _die_after(value):
+    if not isinstance(value, list):
+        raise ValueError("must be a list of {after, fraction?, spot_only?, how?}")
+    rules = [_fields(e, ("after",), {"fraction": 1.0, "spot_only": False, "how": "die"}) for e in value]
+    for rule in rules:
+        try:
+            rule["fraction"] = _fraction(rule["fraction"])
+        except ValueError:
+            raise ValueError("fraction must be a number from 0 to 1") from None
+        if not isinstance(rule["spot_only"], bool):
+            raise ValueError("spot_only must be true or false")
+    return rules
+
+
+def _kill(value):
+    from .catalog import CATALOGUES
+    if not isinstance(value, list):
+        raise ValueError("must be a list of {provider, instance_ids, after?, how?}")
+    kills = [_fields(e, ("provider", "instance_ids"), {"after": 0.0, "how": "die"}) for e in value]
+    for k in kills:
+        if k["provider"] not in CATALOGUES:
+            raise ValueError(f"unknown provider {k['provider']!r} (one of {', '.join(CATALOGUES)})")
+        ids = k["instance_ids"]
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+            raise ValueError("instance_ids must be a non-empty list of instance ids")
+    return kills
+
+
 def _dump_places(keys) -> list:
     return sorted((k if isinstance(k, str) else dict(zip(("provider", "zone", "instance_type"), k)) for k in keys),
                   key=str)
@@ -132,6 +186,8 @@ KNOBS = {k.name: k for k in (
          "live machines per provider (and region)"),
     Knob("stock_outs", _stock_outs, _dump_places, "(provider, zone, type) answering out of stock"),
     Knob("spot_refused", _spot_refused, _dump_places, "providers or (provider, zone, type) refusing spot"),
+    Knob("die_after", _die_after, list, "machines created from now on die, are reclaimed or stop after a delay"),
+    Knob("kill", _kill, list, "given machines die, are reclaimed or stop after a delay (pending one-offs)"),
 )}
 
 

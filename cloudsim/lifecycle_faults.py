@@ -3,9 +3,12 @@
 - stock-outs per (provider, zone, instance type): every create there answers no_capacity;
 - spot refusal: spot creates (Alibaba SpotStrategy other than NoSpot) answer no_capacity, for a
   provider or one (provider, zone, instance type);
-- machines that die or are reclaimed after a delay: a rule for machines created from now on
-  (a fraction of them, optionally only spot ones), or a one-off for given instance ids (which
-  may also be stopped instead).
+- machines that die, are reclaimed or stop after a delay: a rule for machines created from now on
+  (a fraction of them, optionally only spot ones; its verdict is taken when a machine is created
+  and kept if the rule is later replaced), or a one-off for given instance ids.
+
+All of these are also knobs of `POST /_sim/faults` (faults.py: `stock_outs`, `spot_refused`,
+`die_after` for the rules, `kill` for the pending one-offs).
 
 Like the rest of the model, time is not driven by threads: due deaths are applied whenever the
 model reads or writes instances (`Cloud.faults.apply`, called with the model's lock held).
@@ -17,6 +20,9 @@ import heapq
 import random
 import time
 from typing import Optional
+
+
+HOWS = ("die", "reclaim", "stop")  # ended, ended as a reclaimed spot machine, stopped
 
 
 def is_spot(spec_or_instance) -> bool:
@@ -33,7 +39,7 @@ class Faults:
         self.stock_outs: set = set()  # (provider, zone, type)
         self.spot_refused: set = set()  # provider, or (provider, zone, type)
         self.rules: list[dict] = []  # {"after", "fraction", "spot_only", "how"}
-        self._due: list = []  # heap of (at, seq, provider, instance_id, how)
+        self._due: list = []  # heap of (at, seq, provider, instance_id, how, one_off)
         self._seq = 0
         self.killed: list[tuple] = []  # (at, provider, instance_id, how), for tests and logs
 
@@ -47,19 +53,36 @@ class Faults:
         (self.spot_refused.add if on else self.spot_refused.discard)(key)
 
     def die_after(self, seconds: float, fraction: float = 1.0, spot_only: bool = False, how: str = "die") -> None:
-        """Machines created from now on: each with probability `fraction` dies (how="die") or is
-        reclaimed (how="reclaim") `seconds` after it was created."""
+        """Machines created from now on: each with probability `fraction` dies (how="die"), is
+        reclaimed (how="reclaim") or stops (how="stop") `seconds` after it was created."""
         self.rules.append({"after": float(seconds), "fraction": float(fraction), "spot_only": spot_only, "how": how})
 
     def kill(self, provider: str, instance_ids, after: float = 0.0, how: str = "die") -> None:
         """End (how="die"/"reclaim") or stop (how="stop") these instances `after` seconds from now."""
         at = time.time() + after
         for iid in instance_ids:
-            self._schedule(at, provider, iid, how)
+            self._schedule(at, provider, iid, how, True)
 
-    def _schedule(self, at: float, provider: str, iid: str, how: str) -> None:
+    def set_kills(self, kills: list) -> None:
+        """Replace the pending one-offs with `kills` ([{provider, instance_ids, after, how}]); the
+        deaths rules already chose for existing machines stay."""
+        self._due = [e for e in self._due if not e[5]]
+        heapq.heapify(self._due)
+        for k in kills:
+            self.kill(k["provider"], k["instance_ids"], k["after"], k["how"])
+
+    def pending_kills(self, now: float) -> list:
+        """The one-offs not yet due, as `set_kills` takes them (`after` counted from `now`)."""
+        groups: dict = {}
+        for at, _, provider, iid, how, one_off in sorted(self._due):
+            if one_off and at > now:
+                groups.setdefault((at, provider, how), []).append(iid)
+        return [{"provider": p, "instance_ids": ids, "after": round(at - now, 3), "how": how}
+                for (at, p, how), ids in groups.items()]
+
+    def _schedule(self, at: float, provider: str, iid: str, how: str, one_off: bool = False) -> None:
         self._seq += 1
-        heapq.heappush(self._due, (at, self._seq, provider, iid, how))
+        heapq.heappush(self._due, (at, self._seq, provider, iid, how, one_off))
 
     # ---------------------------------------------------------------- hooks (model lock held)
     def check_create(self, provider: str, zone: str, instance_type: str, spec) -> Optional[str]:
@@ -80,7 +103,7 @@ class Faults:
 
     def apply(self, cloud, now: float) -> None:
         while self._due and self._due[0][0] <= now:
-            at, _, provider, iid, how = heapq.heappop(self._due)
+            at, _, provider, iid, how, _ = heapq.heappop(self._due)
             if cloud.drop_instance(provider, iid, at, how):
                 self.killed.append((at, provider, iid, how))
 
@@ -101,7 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="spot creates answer no capacity, for a provider or one zone/type (repeatable)")
     group.add_argument("--die-after", type=float, metavar="SECONDS",
                        help="machines die this long after creation (see --die-fraction)")
-    group.add_argument("--die-fraction", type=float, default=1.0, help="share of machines --die-after applies to")
+    group.add_argument("--die-fraction", type=float, default=1.0,
+                       help="share of machines --die-after and --stop-after apply to")
+    group.add_argument("--stop-after", type=float, metavar="SECONDS",
+                       help="machines stop this long after creation (see --die-fraction)")
     group.add_argument("--reclaim-spot-after", type=float, metavar="SECONDS",
                        help="spot machines are reclaimed this long after creation")
 
@@ -114,5 +140,7 @@ def apply_arguments(faults: Faults, args) -> None:
         faults.refuse_spot(*parts) if len(parts) == 3 else faults.refuse_spot(parts[0])
     if args.die_after is not None:
         faults.die_after(args.die_after, args.die_fraction)
+    if args.stop_after is not None:
+        faults.die_after(args.stop_after, args.die_fraction, how="stop")
     if args.reclaim_spot_after is not None:
         faults.die_after(args.reclaim_spot_after, 1.0, spot_only=True, how="reclaim")

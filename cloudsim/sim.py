@@ -61,7 +61,7 @@ class CloudSim:
     # ------------------------------------------------------------------ knobs
     def configure(self, *, credentials=None, boot_seconds=None, latency=None, rates=None, capacity=None,
                   error_rate=None, throttle_rate=None, quota=None, lost_reply_rate=None, stock_outs=None,
-                  spot_refused=None) -> None:
+                  spot_refused=None, die_after=None, kill=None) -> None:
         """Change knobs at run time; a knob given replaces its old value, one left out is kept.
 
         latency: seconds per op class ({"create": 0.5, "*": 0.01}) or one number for all.
@@ -74,7 +74,16 @@ class CloudSim:
           kept but whose reply is a transient 5xx (to exercise client-token replays).
         stock_outs: {(provider, zone, instance_type)} answering out of stock (lifecycle_faults.py).
         spot_refused: {provider or (provider, zone, instance_type)} refusing spot creates.
+        die_after: [{"after", "fraction", "spot_only", "how"}] rules for machines created from now on.
+        kill: [{"provider", "instance_ids", "after", "how"}] replaces the pending one-offs; an id the
+          cloud never had is a ValueError, raised before any knob changes.
         """
+        for k in kill or ():
+            known = {i.instance_id for i in self.cloud.instances(k["provider"], ids=k["instance_ids"],
+                                                                 include_deleted=True)}
+            unknown = [i for i in k["instance_ids"] if i not in known]
+            if unknown:
+                raise ValueError(f"kill: no {k['provider']} instance {', '.join(unknown[:5])}")
         with self._lock:
             if credentials is not None:
                 self._credentials = dict(credentials)
@@ -94,6 +103,10 @@ class CloudSim:
                 self.cloud.faults.stock_outs = set(stock_outs)
             if spot_refused is not None:
                 self.cloud.faults.spot_refused = set(spot_refused)
+            if die_after is not None:
+                self.cloud.faults.rules = [dict(r) for r in die_after]
+            if kill is not None:
+                self.cloud.faults.set_kills(kill)
             if boot_seconds is not None:
                 self.cloud.boot_seconds = float(boot_seconds)
             if capacity is not None:
@@ -110,7 +123,9 @@ class CloudSim:
         with self.cloud._lock:
             out.update(boot_seconds=self.cloud.boot_seconds, capacity=dict(self.cloud.capacity),
                        quota=dict(self.cloud.quota), stock_outs=set(self.cloud.faults.stock_outs),
-                       spot_refused=set(self.cloud.faults.spot_refused))
+                       spot_refused=set(self.cloud.faults.spot_refused),
+                       die_after=[dict(r) for r in self.cloud.faults.rules],
+                       kill=self.cloud.faults.pending_kills(time.time()))
         return out
 
     @property

@@ -34,6 +34,16 @@ def control(app, now=None):
         return run_pass(now)
 
 
+def heal_passes(app, n=2):
+    """n controller passes a controller interval apart (self-healing acts on the second sighting of a
+    dead machine, at least half an interval after the first); the last pass's result."""
+    from datetime import timedelta
+
+    from app.core.db import utcnow
+    step, start = timedelta(seconds=app.config["ELASTIC_CONTROLLER_SECONDS"]), utcnow()
+    return [control(app, start + k * step) for k in range(n)][-1]
+
+
 def kill_in_cloud(app, sim, cluster, n):
     """Delete n of the cluster's running machines behind BridgX's back (as a cloud failure would)."""
     victims = sorted(r.instance_id for r in db_instances(app, cluster, ("Running",)))[:n]
@@ -131,7 +141,7 @@ def test_killing_10_percent_heals_back_to_desired_exactly(app, api, sim, cloud_c
     control(app)
     before = assert_db_matches_cloud(app, sim, cluster, 60)
     victims = kill_in_cloud(app, sim, cluster, 6)
-    out = control(app)
+    out = heal_passes(app)
     assert "expand task" in list(out["clusters"].values())[0], out
     rows = assert_db_matches_cloud(app, sim, cluster, 60)
     assert not set(victims) & {r.instance_id for r in rows}
@@ -154,7 +164,7 @@ def test_stopped_machines_are_deleted_and_replaced(app, api, sim, cloud_cluster)
     control(app)
     stopped = sorted(r.instance_id for r in db_instances(app, cluster))[:2]
     sim.cloud.faults.kill("AlibabaCloud", stopped, how="stop")
-    out = control(app)
+    out = heal_passes(app)
     assert "heal shrink task" in list(out["clusters"].values())[0], out
     assert not set(stopped) & {i.instance_id for i in cloud_instances(app, sim, cluster)}
     control(app)
@@ -173,12 +183,70 @@ def test_young_machines_are_not_judged_and_replacements_are_capped(app, api, sim
     control(app)  # default grace 120 s: just-made machines are not judged yet
     assert len(db_instances(app, cluster, ("Running",))) == 10
     set_policy(api, cluster, grace_seconds=0, max_replacements=3, replacement_window_seconds=600)
-    control(app)
+    heal_passes(app)
     assert len(cloud_instances(app, sim, cluster)) == 9  # 3 replaced, 1 waits for the window
-    control(app)
+    heal_passes(app)
     assert len(cloud_instances(app, sim, cluster)) == 9
     status, body = api.get("elastic/replacements", cluster_name=cluster)
     assert body["data"]["pager"]["total"] == 3
+
+
+def test_one_sighting_never_replaces_a_machine(app, api, sim, cloud_cluster, monkeypatch):
+    """A describe that once omits a live machine replaces nothing; a describe the cloud refuses (a
+    rotated key) or that fails counts as no sighting; a machine really gone is replaced on the second
+    sighting half an interval or more after the first, from evidence kept in the database."""
+    from datetime import timedelta
+
+    from app.core.db import utcnow
+    from app.elastic import controller
+    from app.extensions import db
+    from app.providers import base
+    from app.tasks.models import ReconcileMark
+    from app.tasks.reconcile import reconcile_all
+    from tests.conftest import SIM_SECRET
+    cluster = cloud_cluster()
+    capacity(api, cluster, desired=5)
+    set_policy(api, cluster, grace_seconds=0)
+    control(app)
+    rows = assert_db_matches_cloud(app, sim, cluster, 5)
+    step, t = timedelta(seconds=app.config["ELASTIC_CONTROLLER_SECONDS"]), utcnow()
+    real = controller._describe
+    blink = rows[0].instance_id
+    monkeypatch.setattr(controller, "_describe", lambda p, ids: [i for i in real(p, ids) if i.instance_id != blink])
+    assert control(app, t + step)["clusters"].popitem()[1] == "at desired"  # one glitch: nothing replaced
+    monkeypatch.setattr(controller, "_describe", real)
+    assert control(app, t + 2 * step)["clusters"].popitem()[1] == "at desired"
+    assert_db_matches_cloud(app, sim, cluster, 5)
+
+    [victim] = kill_in_cloud(app, sim, cluster, 1)
+    keys = sim.credentials
+    try:  # the cloud refuses the key: no sighting at all, however many passes
+        sim.configure(credentials={k: SIM_SECRET + "-rotated" for k in keys})
+        for k in (3, 4):
+            assert control(app, t + k * step)["clusters"].popitem()[1].startswith("cloud error"), k
+    finally:
+        sim.configure(credentials=keys)
+
+    def failing(p, ids):
+        raise base.CloudUnavailable("the describe timed out")
+    monkeypatch.setattr(controller, "_describe", failing)
+    assert control(app, t + 5 * step)["clusters"].popitem()[1].startswith("cloud error")
+    monkeypatch.setattr(controller, "_describe", real)
+    assert control(app, t + 6 * step)["clusters"].popitem()[1] == "at desired"  # first sighting
+    with app.app_context():
+        reconcile_all()  # the reconciler keeps its own evidence and leaves this one alone
+        assert [m.instance_id for m in db.session.query(ReconcileMark)] == [victim]
+    assert control(app, t + 6 * step + step / 4)["clusters"].popitem()[1] == "at desired"  # too soon after
+    monkeypatch.setattr(controller, "_describe", failing)  # a failure between two sightings changes nothing
+    assert control(app, t + 7 * step)["clusters"].popitem()[1].startswith("cloud error")
+    monkeypatch.setattr(controller, "_describe", real)
+    assert control(app, t + 8 * step)["clusters"].popitem()[1].startswith("expand task")
+    rows = assert_db_matches_cloud(app, sim, cluster, 5)
+    assert victim not in {r.instance_id for r in rows} and blink in {r.instance_id for r in rows}
+    status, body = api.get("elastic/replacements", cluster_name=cluster)
+    assert [(r["instance_id"], r["reason"]) for r in body["data"]["replacement_list"]] == [(victim, "vanished")]
+    with app.app_context():
+        assert db.session.query(ReconcileMark).count() == 0
 
 
 # ---------------------------------------------------------------- max under concurrency
@@ -230,7 +298,7 @@ def test_max_never_exceeded_under_concurrent_manual_and_controlled_changes(app, 
         c = db.session.query(Cluster).filter_by(name=cluster).one()
         assert 0 <= c.desired <= 8
         desired = c.desired
-    control(app)
+    heal_passes(app)  # machines killed in the last passes are replaced on their second sighting
     assert len(cloud_instances(app, sim, cluster)) == desired
 
 

@@ -16,7 +16,10 @@ Per elastic cluster (desired not NULL) with no unfinished task:
 2. self-healing: describe (by id, in parallel chunks) every machine the database holds live and
    older than the grace period, and judge it: gone from the cloud (deleted, or spot
    reclaimed) → recorded and marked Deleted; stopped, or pending past the ready timeout →
-   recorded and deleted by a shrink task. At most `max_replacements` per
+   recorded and deleted by a shrink task. Nothing is judged on one answer: a dead machine is
+   acted on when a pass at least half a controller interval after its first sighting sees it dead
+   again (evidence kept in `reconcile_marks`, so it survives a restart; a describe that fails, or
+   that the cloud refuses, is no sighting either way). At most `max_replacements` per
    `replacement_window_seconds`; the rest wait (logged) — a cloud glitch listing nothing must not
    replace a whole cluster at once;
 3. close the gap: live < desired → expand (never above max); live > desired → shrink by the
@@ -28,6 +31,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -44,13 +48,14 @@ from app.elastic.models import ElasticLease, MachineReplacement
 from app.extensions import db
 from app.instances.models import DELETED, PENDING, RUNNING, Instance
 from app.providers import base
-from app.tasks import service as tasks
+from app.tasks import evidence, service as tasks
 from app.tasks.engine import provider_for
 from app.tasks.models import FAILED, Task
 
 log = logging.getLogger(__name__)
 LEASE = "controller"
 DESCRIBERS = 4  # describe calls in flight while judging one cluster
+DEAD = "dead"  # self-healing's kind of evidence in reconcile_marks (the reconciler keeps its own)
 
 
 def new_holder() -> str:
@@ -159,16 +164,16 @@ def _describe(provider: base.Provider, ids: list[str]) -> list[base.Instance]:
 
 
 def heal(cluster: Cluster, now: datetime) -> list[Instance]:
-    """Judge the cluster's live machines against the cloud. Machines gone from the cloud are
-    recorded and marked Deleted here; stopped or never-ready ones are returned to be deleted."""
+    """Judge the cluster's live machines against the cloud. A machine is dead on the second sighting
+    (module docstring); then it is recorded, and marked Deleted here if gone from the cloud, or
+    returned to be deleted if stopped or never ready. A describe that fails raises: no sighting."""
     rules = policy.settings(cluster)
     rows = db.session.scalars(select(Instance).where(Instance.cluster_id == cluster.id,
                                                      Instance.status.in_((PENDING, RUNNING)))).all()
     grace = now - timedelta(seconds=rules["grace_seconds"])
     old = [r for r in rows if r.created_at < grace]
-    if not old:
-        return []
-    in_cloud = {i.instance_id: i for i in _describe(provider_for(cluster), [r.instance_id for r in old])}
+    in_cloud = {i.instance_id: i for i in _describe(provider_for(cluster), [r.instance_id for r in old])} \
+        if old else {}
     unready = now - timedelta(seconds=rules["unready_seconds"])
     dead: list[tuple[Instance, str, str]] = []
     for r in old:
@@ -184,7 +189,15 @@ def heal(cluster: Cluster, now: datetime) -> list[Instance]:
              and in_cloud[r.instance_id].status != base.DELETED]
     for chunk in base.chunks(alive, 500):
         db.session.execute(update(Instance).where(Instance.id.in_(chunk)).values(last_seen_at=now))
-    db.session.commit()
+    gap = timedelta(seconds=current_app.config["ELASTIC_CONTROLLER_SECONDS"] / 2)
+    fresh, _, confirmed = evidence.sight(cluster.id, (DEAD,), {(DEAD, r.instance_id) for r, _, _ in dead},
+                                         now, now - gap)  # commits
+    if fresh:
+        new = set(fresh)
+        log.warning("cluster %s (org %s): first sighting of %d dead machines (%s); replaced if a pass %gs or more "
+                    "later sees the same", cluster.id, cluster.org_id, len(new),
+                    _reasons(d for d in dead if (DEAD, d[0].instance_id) in new), gap.total_seconds())
+    dead = [d for d in dead if (DEAD, d[0].instance_id) in confirmed]
     if not dead:
         return []
     window = now - timedelta(seconds=rules["replacement_window_seconds"])
@@ -200,6 +213,7 @@ def heal(cluster: Cluster, now: datetime) -> list[Instance]:
     db.session.execute(insert(MachineReplacement), [
         {"org_id": cluster.org_id, "cluster_id": cluster.id, "instance_id": r.instance_id, "reason": reason,
          "detail": detail, "detected_at": now} for r, reason, detail in dead])
+    evidence.forget(cluster.id, (DEAD,), [r.instance_id for r, _, _ in dead])
     gone = [r for r, reason, _ in dead if reason == "vanished"]
     if gone:  # billed until last seen running, not until this pass (the reconciler's rule)
         db.session.execute(update(Instance), [
@@ -209,6 +223,10 @@ def heal(cluster: Cluster, now: datetime) -> list[Instance]:
     db.session.commit()
     for _, reason, _ in dead:
         REPLACEMENTS.labels(cluster.provider, reason).inc()
-    log.warning("cluster %s: %d dead machines recorded (%s)", cluster.id, len(dead),
-                ", ".join(sorted({reason for _, reason, _ in dead})))
+    log.warning("cluster %s (org %s): %d dead machines, seen in two passes, recorded for replacement (%s)",
+                cluster.id, cluster.org_id, len(dead), _reasons(dead))
     return [r for r, reason, _ in dead if reason != "vanished"]
+
+
+def _reasons(dead) -> str:
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(Counter(reason for _, reason, _ in dead).items()))

@@ -16,7 +16,8 @@ Rules (the README's "Reconciler rules" section says the same):
   Batches of finished tasks still PENDING or CREATING are closed from the rows.
 - Destructive decisions (delete a machine, mark a row deleted) need two observations: the first
   pass writes a mark (table reconcile_marks, so the evidence survives a restart), a later pass
-  that sees the same thing acts. A mark no longer observed is dropped.
+  that sees the same thing acts. A mark no longer observed is dropped (evidence.py, shared with
+  self-healing).
 - One cluster's failure (a cloud error, a database conflict) is logged and the pass goes on.
 - Every action is logged at WARNING with the cluster, its organisation, the tasks and the counts.
 """
@@ -26,7 +27,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 
 from app.clusters.models import STANDARD, Cluster
 from app.core.db import utcnow
@@ -34,11 +35,13 @@ from app.extensions import db
 from app.instances.models import DELETED, DELETING, LIVE, PENDING, RUNNING, Instance
 from app.providers import base
 from app.tasks.engine import cluster_tag, provider_for
-from app.tasks.models import ReconcileMark, Task, TaskBatch
+from app.tasks import evidence
+from app.tasks.models import Task, TaskBatch
 
 log = logging.getLogger(__name__)
 GRACE = timedelta(seconds=60)  # a just-created machine may not be listed by tag yet
 UNKNOWN, ZOMBIE, GONE = "unknown", "zombie", "gone"
+KINDS = (UNKNOWN, ZOMBIE, GONE)  # this pass's evidence in reconcile_marks (self-healing keeps its own)
 TOTALS = ("recorded", "deleted", "marked_gone", "fixed", "awaiting", "skipped", "failed")
 
 
@@ -154,18 +157,7 @@ def reconcile_cluster(cluster: Cluster, started: datetime | None = None) -> dict
     zombie = [i for i, r in rows.items() if i in in_cloud and r.status not in (PENDING, RUNNING) and i not in protected]
     gone = [i for i, r in rows.items() if i not in in_cloud and r.status in LIVE and r.created_at < now - GRACE]
     wanted = {(UNKNOWN, i) for i in unknown} | {(ZOMBIE, i) for i in zombie} | {(GONE, i) for i in gone}
-    marks = {(m.kind, m.instance_id): m for m in db.session.scalars(
-        select(ReconcileMark).where(ReconcileMark.cluster_id == cid))}
-    stale = [m.id for key, m in marks.items() if key not in wanted]
-    if stale:
-        db.session.execute(delete(ReconcileMark).where(ReconcileMark.id.in_(stale)))
-    fresh = [key for key in wanted if key not in marks]
-    if fresh:
-        db.session.execute(insert(ReconcileMark), [{"cluster_id": cid, "kind": k, "instance_id": i,
-                                                    "first_seen_at": now} for k, i in fresh])
-    first_seen = {key: m.first_seen_at for key, m in marks.items()}
-    confirmed = {key for key in wanted if key in marks and marks[key].first_seen_at < started}
-    db.session.commit()
+    fresh, first_seen, confirmed = evidence.sight(cid, KINDS, wanted, now, started)
     out["awaiting"] = len(wanted) - len(confirmed)
     if fresh:
         log.warning("reconciler: %s: first sighting of %d unknown, %d zombie, %d gone machines (%s); acting if "
@@ -227,8 +219,7 @@ def reconcile_cluster(cluster: Cluster, started: datetime | None = None) -> dict
         db.session.execute(update(Instance).where(Instance.provider == cluster.provider, Instance.cluster_id == cid,
                                                   Instance.instance_id.in_(chunk))
                            .values(status=DELETED, deleted_at=utcnow()))
-        db.session.execute(delete(ReconcileMark).where(ReconcileMark.cluster_id == cid,
-                                                       ReconcileMark.instance_id.in_(chunk)))
+        evidence.forget(cid, KINDS, chunk)
         db.session.commit()
     out["deleted"] = len(doomed)
 
@@ -239,8 +230,7 @@ def reconcile_cluster(cluster: Cluster, started: datetime | None = None) -> dict
             {"id": r.id, "status": DELETED,
              "deleted_at": max(t for t in (r.created_at, r.running_at, r.last_seen_at) if t is not None)}
             for r in gone_rows])
-        db.session.execute(delete(ReconcileMark).where(ReconcileMark.cluster_id == cid, ReconcileMark.kind == GONE,
-                                                       ReconcileMark.instance_id.in_(gone)))
+        evidence.forget(cid, (GONE,), gone)
         db.session.commit()
         tasks = Counter(r.task_id for r in gone_rows)
         log.warning("reconciler: %s: %d machines gone from the cloud (seen in two passes) marked deleted as of "
