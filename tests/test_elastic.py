@@ -401,3 +401,26 @@ def test_controller_tasks_obey_the_organisation_quota(app, api, sim, cloud_clust
         assert task.create_by == "elastic-controller" and task.count == 5
         engine.run(task.id)
     assert_db_matches_cloud(app, sim, cluster, 5)
+
+
+def test_one_clusters_unexpected_failure_never_stops_the_pass(app, api, sim, cloud_cluster, monkeypatch, caplog):
+    """A bug or a lost row on one cluster is logged with the cluster named and the pass goes on."""
+    from app.elastic import controller
+    first, second = cloud_cluster(name="first"), cloud_cluster(name="second")
+    capacity(api, first, desired=2)
+    capacity(api, second, desired=3)
+    real = controller.heal
+    with app.app_context():
+        from app.clusters.models import Cluster
+        from app.extensions import db
+        broken = db.session.query(Cluster).filter_by(name=first).one().id
+
+    def heal(cluster, now):
+        if cluster.id == broken:
+            raise KeyError("unexpected")
+        return real(cluster, now)
+    monkeypatch.setattr(controller, "heal", heal)
+    out = control(app)
+    assert out["clusters"][broken].startswith("failed: KeyError"), out
+    assert [v for k, v in out["clusters"].items() if k != broken][0].startswith("expand task"), out
+    assert any(f"elastic cluster {broken} skipped this pass" in r.getMessage() for r in caplog.records)

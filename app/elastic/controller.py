@@ -115,6 +115,11 @@ def run_pass(now: datetime | None = None, holder: str | None = None) -> dict:
                 db.session.rollback()
                 log.warning("elastic cluster %s skipped this pass: %s %s", cluster_id, exc.msg, exc.detail)
                 out["clusters"][cluster_id] = f"{exc.msg}: {exc.detail}"
+            except Exception as exc:  # noqa: BLE001 - one cluster never stops the pass (never counts as gone)
+                db.session.rollback()
+                log.error("elastic cluster %s skipped this pass: %s: %s", cluster_id, type(exc).__name__,
+                          str(exc)[:300], exc_info=True)
+                out["clusters"][cluster_id] = f"failed: {type(exc).__name__}"
     finally:
         db.session.rollback()
         release_lease(holder)
