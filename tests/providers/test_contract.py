@@ -146,6 +146,10 @@ def test_spot_machines_reach_the_cloud_and_a_spot_refusal_is_out_of_capacity(clo
     # no ceiling: the cloud's own default (Tencent, which needs a bid, is bid its on-demand quote)
     going = p.create_instances(dataclasses.replace(capped, spot_price_limit=None), 1, new_token(), tags)
     assert all(is_spot(i) for i in cloud.backend.instances(going.instance_ids))
+    # spot is pay-as-you-go whatever the cluster's charge type says
+    prepaid = dataclasses.replace(capped, charge_type="PrePaid", period_unit="Month", period=1)
+    made = p.create_instances(prepaid, 1, new_token(), tags).instance_ids
+    assert all(is_spot(i) and i.charge_type.lower() != "prepaid" for i in cloud.backend.instances(made))
 
     cloud.backend.refuse_spot()
     before = len(cloud.backend.requests())
@@ -154,7 +158,7 @@ def test_spot_machines_reach_the_cloud_and_a_spot_refusal_is_out_of_capacity(clo
     assert len(calls(cloud, before, cloud.create_api)) == 1  # refused once, not retried
     on_demand = p.create_instances(cloud.spec(), 2, new_token(), tags).instance_ids
     assert not any(is_spot(i) for i in cloud.backend.instances(on_demand))
-    assert len(cloud.backend.live_ids(tags)) == 5
+    assert len(cloud.backend.live_ids(tags)) == 6
 
 
 def test_quota_exceeded_is_reported(cloud, tags):
