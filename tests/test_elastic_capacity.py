@@ -1,11 +1,16 @@
 """Capacity failover, the insufficient-capacity cache, spot with on-demand fallback, and the
-emulator's elastic faults, through the real Alibaba SDK against the emulator."""
+emulator's elastic faults, through the real SDKs against the emulator (Alibaba, and spot on every cloud)."""
 from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+from cloudsim.lifecycle_faults import is_spot
 from tests.test_elastic import capacity, control, heal_passes, set_policy
-from tests.test_scaling import _wait, assert_db_matches_cloud, cloud_instances, db_instances, describe, expand
+from tests.test_scaling import (
+    PROVIDERS, _wait, assert_db_matches_cloud, cloud_instances, db_instances, describe, expand,
+)
 
 ZONE_B, ZONE_C = "cn-qingdao-b", "cn-qingdao-c"
 
@@ -70,22 +75,28 @@ def test_without_fallbacks_a_stock_out_still_stops_the_task(app, api, sim, cloud
     assert cloud_instances(app, sim, cluster) == []
 
 
-def test_spot_first_then_on_demand_when_spot_is_refused(app, api, sim, cloud_cluster):
-    cluster = cloud_cluster()
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_spot_first_then_on_demand_exactly_once_when_spot_is_refused(app, api, sim, cloud_cluster, provider):
+    cluster = cloud_cluster(provider)
     set_policy(api, cluster, spot={"enabled": True, "price_limit": 0.05})
     info = describe(api, expand(api, cluster, 4))
-    assert info["task_status"] == "SUCCESS"
-    assert {i.extra.get("spot_strategy") for i in cloud_instances(app, sim, cluster)} == {"SpotWithPriceLimit"}
-    sim.cloud.faults.refuse_spot("AlibabaCloud")
+    assert info["task_status"] == "SUCCESS", info
+    made = cloud_instances(app, sim, cluster)
+    assert len(made) == 4 and all(is_spot(i) for i in made)  # the cloud saw spot requests ...
+    assert {float(i.extra["spot_price_limit"]) for i in made} == {0.05}  # ... with the price ceiling
+
+    sim.cloud.faults.refuse_spot(provider)
     info = describe(api, expand(api, cluster, 3))
     assert info["task_status"] == "SUCCESS", info
-    assert Counter(i.extra.get("spot_strategy") for i in cloud_instances(app, sim, cluster)) == \
-        {"SpotWithPriceLimit": 4, "NoSpot": 3}
+    assert [(b["state"], b["instances"]) for b in info["batches"]] == [("FAILED", 0), ("CREATED", 3)], info
+    assert Counter(is_spot(i) for i in cloud_instances(app, sim, cluster)) == {True: 4, False: 3}
     assert_db_matches_cloud(app, sim, cluster, 7)
+    assert len(sim.instances(provider=provider, include_deleted=True)) == 7  # exactly the count, no duplicates
 
 
-def test_reclaimed_spot_machines_are_replaced_by_self_healing(app, api, sim, cloud_cluster):
-    cluster = cloud_cluster()
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_reclaimed_spot_machines_are_replaced_by_self_healing(app, api, sim, cloud_cluster, provider):
+    cluster = cloud_cluster(provider)
     capacity(api, cluster, desired=8)
     set_policy(api, cluster, grace_seconds=0, spot={"enabled": True})
     sim.cloud.faults.die_after(1.5, fraction=1.0, spot_only=True, how="reclaim")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
@@ -22,6 +23,11 @@ def json_body(raw, provider: str, api: str) -> dict:
         raise CloudUnavailable(f"{provider} answered {api} with something that is not a JSON object",
                                "InvalidResponse")
     return body
+
+
+def price_text(value: float) -> str:
+    """A price as the plain decimal string the spot APIs take: 0.05 -> "0.05", 1e-05 -> "0.00001"."""
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 def split_endpoint(endpoint: str) -> tuple[str, str]:

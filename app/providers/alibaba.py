@@ -124,7 +124,8 @@ class AlibabaProvider(Provider):
             internet_max_bandwidth_out=spec.internet_max_bandwidth_out or None,
             tag=[ecs.RunInstancesRequestTag(key=k, value=str(v)) for k, v in tags.items()],
         )
-        if spec.spot:
+        if spec.spot:  # SpotStrategy counts only for pay-as-you-go machines
+            request.instance_charge_type, request.period, request.period_unit = "PostPaid", None, None
             request.spot_strategy = "SpotWithPriceLimit" if spec.spot_price_limit else "SpotAsPriceGo"
             request.spot_price_limit = spec.spot_price_limit
         if spec.system_disk:

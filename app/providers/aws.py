@@ -9,7 +9,7 @@ import ipaddress
 from functools import lru_cache
 from typing import Optional
 
-from app.providers._util import delete_tolerating_gone, parse_time
+from app.providers._util import delete_tolerating_gone, parse_time, price_text
 from app.providers.base import (
     DELETED, PENDING, RUNNING, STOPPED, AuthFailed, CloudError, CloudUnavailable, CreateResult,
     Image, Instance, InstanceSpec, InstanceType, InvalidRequest, Limits, NotFound, OutOfCapacity,
@@ -22,6 +22,9 @@ _LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 _THROTTLE_CODES = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"}
 _AUTH_CODES = {"AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
                "IncompleteSignature", "MissingAuthenticationToken", "InvalidAccessKeyId"}
+# A spot request the market refuses (no spot stock, the ceiling under the spot price, the account's
+# spot limit): on demand may still have room, so these are capacity errors, not quota or bad input.
+_SPOT_REFUSED = {"SpotMaxPriceTooLow", "MaxSpotInstanceCountExceeded", "UnfulfillableCapacity"}
 _UNAVAILABLE_CODES = {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"}
 # Our protocol names <-> EC2's IpProtocol.
 _PROTOCOLS = {"all": "-1", "gre": "47"}
@@ -86,7 +89,7 @@ class AWSProvider(Provider):
             status = meta.get("HTTPStatusCode") or 0
             if code in _THROTTLE_CODES:
                 return Throttled(message, code, request_id)
-            if code.startswith("Insufficient") and code.endswith("Capacity"):
+            if (code.startswith("Insufficient") and code.endswith("Capacity")) or code in _SPOT_REFUSED:
                 return OutOfCapacity(message, code, request_id)
             if code.endswith("LimitExceeded"):  # InstanceLimitExceeded, VcpuLimitExceeded, VpcLimitExceeded...
                 return QuotaExceeded(message, code, request_id)
@@ -136,6 +139,13 @@ class AWSProvider(Provider):
                 "VolumeSize": d.size, "VolumeType": d.category, "DeleteOnTermination": True}})
         if disks:
             params["BlockDeviceMappings"] = disks
+        if spec.spot:
+            # One-time, terminated on interruption: a reclaimed machine is gone and self-healing
+            # replaces it. Without MaxPrice EC2 caps the bid at the on-demand price.
+            options = {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}
+            if spec.spot_price_limit:
+                options["MaxPrice"] = price_text(spec.spot_price_limit)
+            params["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": options}
         # EC2 has neither login passwords nor prepaid charging on RunInstances: those spec
         # fields do not apply here.
         response = self._run("RunInstances", **params)

@@ -11,7 +11,7 @@ import uuid
 from functools import lru_cache
 from typing import Optional
 
-from app.providers._util import delete_tolerating_gone, json_body, parse_time
+from app.providers._util import delete_tolerating_gone, json_body, parse_time, price_text
 from app.providers.base import (
     DELETED, PENDING, RUNNING, STOPPED, AuthFailed, CloudError, CloudUnavailable, CreateResult,
     Image, Instance, InstanceSpec, InstanceType, InvalidRequest, Limits, NotFound, OutOfCapacity,
@@ -126,8 +126,13 @@ class BaiduProvider(Provider):
         self.keep_secret(spec.password)
         bcc, _, _ = self._clients()
         model = _models()
-        billing = model.Billing(paymentTiming=_CHARGE.get(spec.charge_type, spec.charge_type))
-        if billing.paymentTiming == "Prepaid":
+        billing, bid = model.Billing(paymentTiming=_CHARGE.get(spec.charge_type, spec.charge_type)), {}
+        if spec.spot:
+            # A bidding (spot) machine: at the market price, or at most bid_price ("custom").
+            billing = model.Billing(paymentTiming="bidding")
+            bid = (dict(bid_model="custom", bid_price=price_text(spec.spot_price_limit)) if spec.spot_price_limit
+                   else dict(bid_model="market"))
+        elif billing.paymentTiming == "Prepaid":
             if spec.period_unit and spec.period_unit not in ("Month", "Year"):
                 raise InvalidRequest("BaiduCloud prepaid periods are counted in months or years", "InvalidPeriodUnit")
             billing = model.Billing(paymentTiming="Prepaid", reservationLength=spec.period or 1,
@@ -136,7 +141,7 @@ class BaiduProvider(Provider):
             spec=spec.instance_type, image_id=spec.image_id, purchase_count=count, name=spec.name_prefix,
             zone_name=spec.zone_id, subnet_id=spec.subnet_id, security_group_id=spec.security_group_id,
             admin_pass=spec.password, billing=billing, client_token=client_token,
-            tags=[model.TagModel(tagKey=k, tagValue=str(v)) for k, v in tags.items()])
+            tags=[model.TagModel(tagKey=k, tagValue=str(v)) for k, v in tags.items()], **bid)
         if spec.system_disk:
             kwargs.update(root_disk_size_in_gb=spec.system_disk.size, root_disk_storage_type=spec.system_disk.category)
         if spec.data_disks:

@@ -110,8 +110,8 @@ class InstanceSpec:
     internet_charge_type: Optional[str] = None  # PayByTraffic / PayByBandwidth
     internet_max_bandwidth_out: int = 0  # Mbit/s; > 0 asks for a public IP
     name_prefix: str = "bridgx"
-    spot: bool = False  # a spot/preemptible machine (drivers in placement.SPOT_PROVIDERS honour it)
-    spot_price_limit: Optional[float] = None  # per hour; None: pay the going spot price
+    spot: bool = False  # a spot/preemptible machine; the cloud's spot refusal is OutOfCapacity
+    spot_price_limit: Optional[float] = None  # per machine-hour; None: at most the on-demand price
 
 
 # Normalised instance states across clouds.

@@ -17,7 +17,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Optional
 
-from app.providers._util import delete_tolerating_gone, json_body, parse_time
+from app.providers._util import delete_tolerating_gone, json_body, parse_time, price_text
 from app.providers.base import (
     DELETED, PENDING, RUNNING, STOPPED, AuthFailed, CloudError, CloudUnavailable, CreateResult,
     Image, Instance, InstanceSpec, InstanceType, InvalidRequest, Limits, NotFound, OutOfCapacity,
@@ -202,6 +202,10 @@ class HuaweiProvider(Provider):
         self.keep_secret(spec.password)
         m = _ecs_models()
         extend = m.PrePaidServerExtendParam(charging_mode=_CHARGE.get(spec.charge_type, spec.charge_type))
+        if spec.spot:
+            # Spot is a pay-per-use market; without spotPrice ECS bids the on-demand price.
+            extend.charging_mode, extend.market_type = "postPaid", "spot"
+            extend.spot_price = price_text(spec.spot_price_limit) if spec.spot_price_limit else None
         if extend.charging_mode == "prePaid":
             extend.period_type = _PERIOD.get(spec.period_unit or "Month", (spec.period_unit or "month").lower())
             extend.period_num = spec.period or 1

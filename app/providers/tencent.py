@@ -10,7 +10,7 @@ from datetime import timedelta, timezone
 from functools import lru_cache
 from typing import Optional
 
-from app.providers._util import delete_tolerating_gone, parse_time, split_endpoint
+from app.providers._util import delete_tolerating_gone, parse_time, price_text, split_endpoint
 from app.providers.base import (
     DELETED, PENDING, RUNNING, STOPPED, AuthFailed, CloudError, CloudUnavailable, CreateResult,
     Image, Instance, InstanceSpec, InstanceType, InvalidRequest, Limits, NotFound, OutOfCapacity,
@@ -25,6 +25,11 @@ _STATUS = {
 }
 _CHARGE = {"PostPaid": "POSTPAID_BY_HOUR", "PrePaid": "PREPAID"}
 _INTERNET_CHARGE = {"PayByTraffic": "TRAFFIC_POSTPAID_BY_HOUR", "PayByBandwidth": "BANDWIDTH_POSTPAID_BY_HOUR"}
+# Spot refusals (SDK error codes; the last one is what an account without spot access gets): on
+# demand may still have room, so these are capacity errors, not quota or bad input.
+_SPOT_REFUSED = {"InvalidParameterValue.InsufficientPrice", "LimitExceeded.SpotQuota", "LimitExceeded.UserSpotQuota",
+                 "UnsupportedOperation.NoInstanceTypeSupportSpot", "UnsupportedOperation.SpotUnsupportedRegion",
+                 "InvalidInstanceChargeType.OnlySupportedForSpot"}
 # Tencent security groups belong to the region, not to a VPC; we tag the VPC they were made for.
 _VPC_TAG = "bridgx-vpc"
 # VPC-API timestamps carry no offset and are Beijing time.
@@ -92,7 +97,7 @@ class TencentProvider(Provider):
         request_id = str(getattr(exc, "requestId", "") or "")
         if code.startswith("RequestLimitExceeded"):
             return Throttled(message, code, request_id)
-        if code.startswith(("ResourceInsufficient", "ResourcesSoldOut")):
+        if code.startswith(("ResourceInsufficient", "ResourcesSoldOut")) or code in _SPOT_REFUSED:
             return OutOfCapacity(message, code, request_id)
         if code.startswith("LimitExceeded"):
             return QuotaExceeded(message, code, request_id)
@@ -128,6 +133,13 @@ class TencentProvider(Provider):
             "TagSpecification": [{"ResourceType": "instance",
                                   "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()]}],
         }
+        if spec.spot:
+            # RunInstances requires a bid (MaxPrice); without a ceiling we bid the on-demand price,
+            # which the spot price never exceeds. A one-time request: a reclaimed machine is gone.
+            params["InstanceChargeType"] = "SPOTPAID"
+            params["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
+                "MaxPrice": price_text(spec.spot_price_limit or self._on_demand_price(spec)),
+                "SpotInstanceType": "one-time"}}
         if params["InstanceChargeType"] == "PREPAID":
             if spec.period_unit and spec.period_unit != "Month":
                 raise InvalidRequest("TencentCloud prepaid periods are counted in months", "InvalidPeriodUnit")
@@ -146,6 +158,16 @@ class TencentProvider(Provider):
         response = self._run("cvm", "RunInstances", params)
         return CreateResult(instance_ids=list(response.get("InstanceIdSet") or []),
                             request_id=response.get("RequestId", ""))
+
+    def _on_demand_price(self, spec: InstanceSpec) -> float:
+        """The hourly pay-as-you-go price of one machine of this spec."""
+        response = self._run("cvm", "InquiryPriceRunInstances", {
+            "Placement": {"Zone": spec.zone_id}, "ImageId": spec.image_id, "InstanceType": spec.instance_type,
+            "InstanceChargeType": "POSTPAID_BY_HOUR", "InstanceCount": 1})
+        price = ((response.get("Price") or {}).get("InstancePrice") or {}).get("UnitPrice")
+        if not price:
+            raise InvalidRequest(f"TencentCloud quoted no hourly price for {spec.instance_type}", "NoPrice")
+        return float(price)
 
     def describe_instances(self, instance_ids: list[str]) -> list[Instance]:
         found = []

@@ -2,8 +2,8 @@
 cloud answers out of stock.
 
 A cluster's placements, in order of preference: its own (zone, subnet, instance type), then the
-`fallbacks` of its elastic policy. With spot enabled (on clouds in SPOT_PROVIDERS) every placement
-is tried as spot first, then — unless on_demand_fallback is off — every one on demand.
+`fallbacks` of its elastic policy. With spot enabled (every driver asks its cloud for spot machines)
+every placement is tried as spot first, then — unless on_demand_fallback is off — every one on demand.
 
 The insufficient-capacity cache: a (account, region, zone, type, spot) that answered
 OutOfCapacity is remembered for BRIDGX_CAPACITY_CACHE_SECONDS; new batches start at the first
@@ -35,7 +35,6 @@ from app.providers import base
 from app.tasks.models import TaskBatch
 
 log = logging.getLogger(__name__)
-SPOT_PROVIDERS = ("AlibabaCloud",)
 
 
 def candidates(cluster: Cluster) -> list[dict]:
@@ -44,7 +43,7 @@ def candidates(cluster: Cluster) -> list[dict]:
            "instance_type": cluster.instance_type}
     places = [own] + [dict(p) for p in rules["fallbacks"]]
     spot = rules["spot"]
-    if spot["enabled"] and cluster.provider in SPOT_PROVIDERS:
+    if spot["enabled"]:
         spots = [dict(p, spot=True, price_limit=spot["price_limit"]) for p in places]
         return spots + ([dict(p, spot=False) for p in places] if spot["on_demand_fallback"] else [])
     return [dict(p, spot=False) for p in places]

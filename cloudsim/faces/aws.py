@@ -327,6 +327,7 @@ class AwsFace(Face):
             "SecurityGroups": [{"GroupId": g, "GroupName": groups.get(g, "")} for g in i.security_group_ids],
             "Tags": _tag_list(i.tags) or None,
             "PlatformDetails": image.platform if image else "Linux/UNIX",
+            "InstanceLifecycle": "spot" if i.extra.get("spot_strategy") == "spot" else None,
         }
 
     def _default_group(self, region: str, vpc_id: str) -> Optional[str]:
@@ -358,17 +359,29 @@ class AwsFace(Face):
             groups += found
         if not groups:
             groups = [g for g in [self._default_group(region, subnets[0].vpc_id)] if g]
+        market = a.get("InstanceMarketOptions") or {}
+        spot = market.get("MarketType") == "spot"
         spec = LaunchSpec(
             zone=(a.get("Placement") or {}).get("AvailabilityZone"), instance_type=a.get("InstanceType", "m1.small"),
             image_id=a["ImageId"], subnet_id=subnet_id, security_group_ids=groups,
             tags=_tags(a.get("TagSpecifications"), "instance"), public_ip=bool(nic.get("AssociatePublicIpAddress")),
-            client_token=a.get("ClientToken"), extra={"key_name": a.get("KeyName")})
+            client_token=a.get("ClientToken"),
+            extra={"key_name": a.get("KeyName"), "spot_strategy": "spot" if spot else "NoSpot",
+                   "spot_price_limit": (market.get("SpotOptions") or {}).get("MaxPrice") if spot else None})
         if a.get("DryRun"):
             raise SimError("dry_run", "request")
         fingerprint = tuple(sorted((k, v) for k, v in call.auth["raw"].items() if k != "ClientToken"))
+
+        def create():
+            try:
+                return [i.instance_id for i in self.cloud.run_instances(PROVIDER, region, spec, high, low)]
+            except SimError as err:
+                if spot and err.kind == "no_capacity":  # the same code, EC2's spot wording
+                    err.message = "There is no Spot capacity available that matches your request."
+                raise
+
         ids = self.cloud.idempotent(
-            (PROVIDER, call.access_key, region, "RunInstances"), a.get("ClientToken"), fingerprint,
-            lambda: [i.instance_id for i in self.cloud.run_instances(PROVIDER, region, spec, high, low)])
+            (PROVIDER, call.access_key, region, "RunInstances"), a.get("ClientToken"), fingerprint, create)
         made = self.cloud.instances(PROVIDER, region, ids=set(ids), include_deleted=True)
         return {"ReservationId": made[0].group_id, "OwnerId": OWNER, "Groups": [],
                 "Instances": [self._instance(i, self._group_names(region), "pending" if i.status != DELETED else None)
@@ -408,7 +421,8 @@ class AwsFace(Face):
             "vpc-id": lambda i: i.vpc_id, "subnet-id": lambda i: i.subnet_id, "image-id": lambda i: i.image_id,
             "private-ip-address": lambda i: i.ip_inner, "ip-address": lambda i: i.ip_outer,
             "client-token": lambda i: i.client_token, "instance.group-id": lambda i: i.security_group_ids,
-            "reservation-id": lambda i: i.group_id})
+            "reservation-id": lambda i: i.group_id,
+            "instance-lifecycle": lambda i: "spot" if i.extra.get("spot_strategy") == "spot" else None})
         _, chunk, more = self.cloud.instance_page(
             PROVIDER, region, ids=set(ids) if ids else None, where=where, after_seq=token_seq(a.get("NextToken")),
             limit=size, deleted_since=time.time() - TERMINATED_VISIBLE)

@@ -231,8 +231,12 @@ class BaiduFace(Face):
         count = to_int(body.get("purchaseCount"), "purchaseCount", 1, 1, 1000)
         billing = body.get("billing") or {}
         timing = billing.get("paymentTiming") or "Postpaid"
-        if timing not in ("Postpaid", "Prepaid"):
+        if timing not in ("Postpaid", "Prepaid", "bidding"):
             raise SimError("invalid", "paymentTiming", f"Invalid paymentTiming {timing!r}.")
+        bid_model = body.get("bidModel") if timing == "bidding" else None
+        if timing == "bidding" and (bid_model not in ("market", "custom") or
+                                    (bid_model == "custom" and not body.get("bidPrice"))):
+            raise SimError("invalid", "bidModel", "A bidding instance needs bidModel market, or custom with bidPrice.")
         groups = list(body.get("securityGroupIds") or ([body["securityGroupId"]] if body.get("securityGroupId")
                                                        else []))
         subnet = self.cloud.subnets(PROVIDER, region, ids={body["subnetId"]})
@@ -246,7 +250,9 @@ class BaiduFace(Face):
             name=body.get("name") or "", bandwidth_out=bandwidth, charge_type=timing, client_token=token,
             extra={"hostname": body.get("hostname") or "", "root_disk": body.get("rootDiskSizeInGb") or 40,
                    "root_disk_type": body.get("rootDiskStorageType") or "cloud_hp1",
-                   "internet_charge_type": body.get("internetChargeType") or ""})
+                   "internet_charge_type": body.get("internetChargeType") or "",
+                   "spot_strategy": bid_model or "NoSpot",
+                   "spot_price_limit": body.get("bidPrice") if bid_model == "custom" else None})
         # the password is sent AES-encrypted with the secret key: leave it out of the comparison
         fingerprint = json.dumps({k: v for k, v in body.items() if k != "adminPass"}, sort_keys=True)
         ids = self.cloud.idempotent(

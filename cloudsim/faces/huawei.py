@@ -270,6 +270,7 @@ class HuaweiFace(Face):
                            code="Ecs.0005") if eip else 0
         extend = server.get("extendparam") or {}
         prepaid = str(extend.get("chargingMode", "postPaid")) in ("prePaid", "1")
+        spot = not prepaid and extend.get("marketType") == "spot"  # marketType counts only for postPaid
         tags = {t.get("key"): t.get("value", "") for t in server.get("server_tags") or [] if t.get("key")}
         spec = LaunchSpec(
             zone=server.get("availability_zone") or None, instance_type=server["flavorRef"],
@@ -278,7 +279,9 @@ class HuaweiFace(Face):
             tags=tags, name=server["name"], bandwidth_out=bandwidth, public_ip=bool(eip) or None,
             charge_type="prePaid" if prepaid else "postPaid", client_token=token,
             extra={"batch": count, "root_volume": server["root_volume"],
-                   "data_volumes": server.get("data_volumes") or [], "request_id": call.request_id})
+                   "data_volumes": server.get("data_volumes") or [], "request_id": call.request_id,
+                   "spot_strategy": "spot" if spot else "NoSpot",
+                   "spot_price_limit": (extend.get("spotPrice") or None) if spot else None})
 
         def create():
             try:
@@ -353,7 +356,9 @@ class HuaweiFace(Face):
             "OS-EXT-STS:task_state": "spawning" if pending else "", "OS-EXT-STS:power_state": 0 if pending else 1,
             "tags": [f"{k}={v}" for k, v in i.tags.items()],
             "sys_tags": [{"key": "_sys_enterprise_project_id", "value": "0"}],
-            "metadata": {"charging_mode": "1" if i.charge_type == "prePaid" else "0", "vpc_id": i.vpc_id,
+            # charging_mode: "0" pay-per-use, "1" yearly/monthly, "2" spot
+            "metadata": {"charging_mode": "2" if i.extra.get("spot_strategy") == "spot" else
+                         "1" if i.charge_type == "prePaid" else "0", "vpc_id": i.vpc_id,
                          "metering.image_id": i.image_id, "metering.imagetype": "gold",
                          "metering.resourcespeccode": f"{i.instance_type}.linux", "image_name": image.name if image
                          else "", "os_type": "Linux"},

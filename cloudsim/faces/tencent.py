@@ -135,7 +135,8 @@ class TencentFace(Face):
         self.handlers = {
             "cvm": {
                 "RunInstances": self.run_instances, "DescribeInstances": self.describe_instances,
-                "TerminateInstances": self.terminate_instances, "DescribeRegions": self.describe_regions,
+                "TerminateInstances": self.terminate_instances, "InquiryPriceRunInstances": self.inquiry_price,
+                "DescribeRegions": self.describe_regions,
                 "DescribeZones": self.describe_zones, "DescribeInstanceTypeConfigs": self.describe_type_configs,
                 "DescribeImages": self.describe_images,
             },
@@ -234,15 +235,21 @@ class TencentFace(Face):
         if subnet and subnet[0].vpc_id != vpc["VpcId"]:
             raise SimError("mismatch", "subnet", "The subnet does not belong to the VPC.",
                            code="InvalidParameterValue.VpcIdNotMatch")
+        charge = p.get("InstanceChargeType", "POSTPAID_BY_HOUR")
+        spot = (p.get("InstanceMarketOptions") or {}).get("SpotOptions") or {}
+        if charge == "SPOTPAID" and not spot.get("MaxPrice"):  # required for spot, as the API documents
+            raise SimError("missing", "InstanceMarketOptions.SpotOptions.MaxPrice", "The request is missing a "
+                           "required parameter `InstanceMarketOptions.SpotOptions.MaxPrice`.")
         launch = LaunchSpec(
             zone=placement["Zone"], instance_type=p["InstanceType"], image_id=p["ImageId"], subnet_id=vpc["SubnetId"],
             security_group_ids=list(p.get("SecurityGroupIds") or []), tags=tags, name=p.get("InstanceName", ""),
             bandwidth_out=bandwidth, public_ip=internet.get("PublicIpAssigned"),
-            charge_type=p.get("InstanceChargeType", "POSTPAID_BY_HOUR"), client_token=p.get("ClientToken"),
+            charge_type=charge, client_token=p.get("ClientToken"),
             extra={"system_disk": p.get("SystemDisk") or {"DiskType": "CLOUD_BSSD", "DiskSize": 50},
                    "data_disks": p.get("DataDisks") or [],
                    "internet_charge_type": internet.get("InternetChargeType", "TRAFFIC_POSTPAID_BY_HOUR"),
-                   "request_id": call.request_id})
+                   "request_id": call.request_id, "spot_strategy": charge if charge == "SPOTPAID" else "NoSpot",
+                   "spot_price_limit": spot.get("MaxPrice") if charge == "SPOTPAID" else None})
         if p.get("DryRun"):
             raise SimError("dry_run", "request")
 
@@ -258,6 +265,21 @@ class TencentFace(Face):
         ids = self.cloud.idempotent((PROVIDER, call.access_key, region, "RunInstances"), p.get("ClientToken"),
                                     None, create)
         return {"InstanceIdSet": ids}
+
+    def inquiry_price(self, call: Call) -> dict:
+        """InquiryPriceRunInstances: a synthetic hourly price (no real tariff), per machine."""
+        p = call.params
+        self._region(call)
+        _need(p, "ImageId")
+        itype = self.cloud.catalogue(PROVIDER).instance_type(p.get("InstanceType", ""))
+        if itype is None:
+            raise SimError("not_found", "instance_type", f"The instance type `{p.get('InstanceType')}` is not offered.")
+        count = to_int(p.get("InstanceCount"), "InstanceCount", 1, 1, 500)
+        unit = round((0.08 * itype.cores + 0.02 * itype.memory_gb) * count, 4)
+        return {"Price": {"InstancePrice": {"UnitPrice": unit, "ChargeUnit": "HOUR", "UnitPriceDiscount": unit,
+                                            "Discount": 100.0},
+                          "BandwidthPrice": {"UnitPrice": 0.0, "ChargeUnit": "HOUR", "UnitPriceDiscount": 0.0,
+                                             "Discount": 100.0}}}
 
     def _instance(self, i) -> dict:
         image = self.cloud.catalogue(PROVIDER).image(i.image_id)

@@ -128,8 +128,14 @@ class SimBackend:
     def set_lost_replies(self, rate: float):
         self.sim.configure(lost_reply_rate=rate)
 
+    def refuse_spot(self, on: bool = True):
+        self.sim.cloud.faults.refuse_spot(self.name, on=on)
+
     def requests(self) -> list:
         return [r for r in self.sim.requests if r.provider == self.name]
+
+    def instances(self, ids) -> list:
+        return self.sim.cloud.instances(self.name, ids=set(ids))
 
     def live_ids(self, tags: dict) -> list:
         return [i.instance_id for i in self.sim.instances(provider=self.name, tags=tags)]
@@ -141,6 +147,7 @@ class SimBackend:
 
     def reset(self):
         self.sim.configure(throttle_rate=0.0, capacity={}, quota={}, rates={}, error_rate=0.0, lost_reply_rate=0.0)
+        self.refuse_spot(False)
 
 
 @pytest.fixture(scope="session")
@@ -160,7 +167,7 @@ def sim_server():
 def _sim_env(sim_server, name, region, zone, instance_type, image_id, fake_ids, **extra) -> CloudEnv:
     sim, server = sim_server
     features = frozenset({"idempotency", "throttle", "transient", "capacity", "quota", "bad_key", "bad_secret",
-                          "lost_reply", "sim_rates"} | set(extra.pop("features", ())))
+                          "lost_reply", "sim_rates", "spot"} | set(extra.pop("features", ())))
     return CloudEnv(name=name, endpoint=server.url, region=region, zone=zone, instance_type=instance_type,
                     image_id=image_id, backend=SimBackend(sim, name, zone, instance_type), features=features,
                     fake_ids=fake_ids, **extra)

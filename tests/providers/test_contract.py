@@ -5,6 +5,7 @@ with the registry's rate limits lifted and fast retries unless a test sets its o
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 
@@ -132,6 +133,32 @@ def test_out_of_capacity_is_reported_not_retried(cloud, tags):
         p.create_instances(spec, 2, new_token(), tags)
     assert len([r for r in cloud.backend.requests()[before:] if r.api == cloud.create_api]) == 1
     assert cloud.backend.live_ids(tags) == []
+
+
+def test_spot_machines_reach_the_cloud_and_a_spot_refusal_is_out_of_capacity(cloud, tags):
+    cloud.require("spot")
+    from cloudsim.lifecycle_faults import is_spot
+    p = cloud.provider()
+    capped = dataclasses.replace(cloud.spec(), spot=True, spot_price_limit=0.05)
+    made = p.create_instances(capped, 2, new_token(), tags).instance_ids
+    assert all(is_spot(i) and float(i.extra["spot_price_limit"]) == 0.05 for i in cloud.backend.instances(made))
+    assert {i.instance_id for i in p.describe_instances(made)} == set(made)
+    # no ceiling: the cloud's own default (Tencent, which needs a bid, is bid its on-demand quote)
+    going = p.create_instances(dataclasses.replace(capped, spot_price_limit=None), 1, new_token(), tags)
+    assert all(is_spot(i) for i in cloud.backend.instances(going.instance_ids))
+    # spot is pay-as-you-go whatever the cluster's charge type says
+    prepaid = dataclasses.replace(capped, charge_type="PrePaid", period_unit="Month", period=1)
+    made = p.create_instances(prepaid, 1, new_token(), tags).instance_ids
+    assert all(is_spot(i) and i.charge_type.lower() != "prepaid" for i in cloud.backend.instances(made))
+
+    cloud.backend.refuse_spot()
+    before = len(cloud.backend.requests())
+    with pytest.raises(OutOfCapacity):
+        p.create_instances(capped, 2, new_token(), tags)
+    assert len(calls(cloud, before, cloud.create_api)) == 1  # refused once, not retried
+    on_demand = p.create_instances(cloud.spec(), 2, new_token(), tags).instance_ids
+    assert not any(is_spot(i) for i in cloud.backend.instances(on_demand))
+    assert len(cloud.backend.live_ids(tags)) == 6
 
 
 def test_quota_exceeded_is_reported(cloud, tags):

@@ -70,6 +70,13 @@ CASES = [
     ("TencentCloud", lambda: tencent("ResourceInsufficient.SpecifiedInstanceType"), OutOfCapacity),
     ("TencentCloud", lambda: tencent("ResourcesSoldOut.SpecifiedInstanceType"), OutOfCapacity),
     ("TencentCloud", lambda: tencent("LimitExceeded.InstanceQuota"), QuotaExceeded),
+    # spot refused (price under the market, spot quota, no spot for the type/region/account): on demand may fit
+    ("TencentCloud", lambda: tencent("InvalidParameterValue.InsufficientPrice"), OutOfCapacity),
+    ("TencentCloud", lambda: tencent("LimitExceeded.SpotQuota"), OutOfCapacity),
+    ("TencentCloud", lambda: tencent("LimitExceeded.UserSpotQuota"), OutOfCapacity),
+    ("TencentCloud", lambda: tencent("UnsupportedOperation.NoInstanceTypeSupportSpot"), OutOfCapacity),
+    ("TencentCloud", lambda: tencent("UnsupportedOperation.SpotUnsupportedRegion"), OutOfCapacity),
+    ("TencentCloud", lambda: tencent("InvalidInstanceChargeType.OnlySupportedForSpot"), OutOfCapacity),
     ("TencentCloud", lambda: tencent("AuthFailure.SecretIdNotFound"), AuthFailed),
     ("TencentCloud", lambda: tencent("AuthFailure.SignatureFailure"), AuthFailed),
     ("TencentCloud", lambda: tencent("InvalidInstanceId.NotFound"), NotFound),
@@ -82,6 +89,9 @@ CASES = [
     ("AWSCloud", lambda: aws("RequestLimitExceeded", 503), Throttled),
     ("AWSCloud", lambda: aws("Throttling"), Throttled),
     ("AWSCloud", lambda: aws("InsufficientInstanceCapacity", 500), OutOfCapacity),
+    ("AWSCloud", lambda: aws("SpotMaxPriceTooLow"), OutOfCapacity),
+    ("AWSCloud", lambda: aws("MaxSpotInstanceCountExceeded"), OutOfCapacity),
+    ("AWSCloud", lambda: aws("UnfulfillableCapacity"), OutOfCapacity),
     ("AWSCloud", lambda: aws("InstanceLimitExceeded"), QuotaExceeded),
     ("AWSCloud", lambda: aws("VcpuLimitExceeded"), QuotaExceeded),
     ("AWSCloud", lambda: aws("AuthFailure", 401), AuthFailed),
@@ -126,3 +136,10 @@ def test_call_translates_sdk_errors_in_one_place():
     with pytest.raises(OutOfCapacity) as info:
         p.call("RunInstances", fail)
     assert info.value.code == "ResourceInsufficient.SpecifiedInstanceType"
+
+
+@pytest.mark.parametrize("value,text", [(0.05, "0.05"), (1e-05, "0.00001"), (2.0, "2"), (0.123456789, "0.123456789")])
+def test_spot_prices_go_on_the_wire_as_plain_decimals(value, text):
+    from app.providers._util import price_text
+
+    assert price_text(value) == text
