@@ -21,7 +21,7 @@ from typing import Callable, Optional
 from .catalog import CATALOGUES
 from .lifecycle_faults import Faults
 
-PENDING, RUNNING, DELETED = "pending", "running", "deleted"
+PENDING, RUNNING, STOPPED, DELETED = "pending", "running", "stopped", "deleted"
 
 
 class SimError(Exception):
@@ -614,12 +614,12 @@ class Cloud:
 
     def drop_instance(self, provider: str, instance_id: str, at: float, how: str) -> bool:
         """A fault ends a live instance (died, or reclaimed as spot) or stops it ("stop": status
-        "stopped", which only the Alibaba face renders); call with the lock held."""
+        STOPPED, which each face shows as its cloud's stopped state); call with the lock held."""
         inst = self._instances[provider].get(instance_id)
         if inst is None or inst.status == DELETED:
             return False
         if how == "stop":
-            inst.status = "stopped"
+            inst.status = STOPPED
             return True
         inst.status, inst.deleted_at = DELETED, at
         inst.extra = dict(inst.extra, ended_by=how)

@@ -11,7 +11,11 @@ import threading
 import time
 from pathlib import Path
 
-from tests.test_scaling import _wait, assert_db_matches_cloud, cloud_instances, db_instances, describe, expand
+import pytest
+
+from tests.test_scaling import (
+    PROVIDERS, _wait, assert_db_matches_cloud, cloud_instances, db_instances, describe, expand,
+)
 
 
 def capacity(api, cluster, **sizes):
@@ -157,13 +161,14 @@ def test_killing_10_percent_heals_back_to_desired_exactly(app, api, sim, cloud_c
     assert control(app)["clusters"].popitem()[1] == "at desired"
 
 
-def test_stopped_machines_are_deleted_and_replaced(app, api, sim, cloud_cluster):
-    cluster = cloud_cluster()
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_stopped_machines_are_deleted_and_replaced(app, api, sim, cloud_cluster, provider):
+    cluster = cloud_cluster(provider)
     capacity(api, cluster, desired=5)
     set_policy(api, cluster, grace_seconds=0)
     control(app)
     stopped = sorted(r.instance_id for r in db_instances(app, cluster))[:2]
-    sim.cloud.faults.kill("AlibabaCloud", stopped, how="stop")
+    sim.cloud.faults.kill(provider, stopped, how="stop")
     out = heal_passes(app)
     assert "heal shrink task" in list(out["clusters"].values())[0], out
     assert not set(stopped) & {i.instance_id for i in cloud_instances(app, sim, cluster)}

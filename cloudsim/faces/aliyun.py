@@ -18,12 +18,16 @@ from urllib.parse import parse_qsl, quote
 
 from werkzeug.wrappers import Response
 
-from ..model import PENDING, LaunchSpec, SimError, SimRule
+from ..model import PENDING, STOPPED, LaunchSpec, SimError, SimRule
 from .base import Call, Face, iso, page, seq_token, to_int, token_seq
 
 PROVIDER = "AlibabaCloud"
 SERVICES = {"2014-05-26": "ecs", "2016-04-28": "vpc"}
 _AUTH = re.compile(r"ACS3-HMAC-SHA256\s+Credential=([^,]*),\s*SignedHeaders=([^,]*),\s*Signature=([0-9a-fA-F]+)")
+
+
+def _status(i) -> str:
+    return {PENDING: "Pending", STOPPED: "Stopped"}.get(i.status, "Running")
 
 
 def _time(ts):
@@ -256,14 +260,13 @@ class AliyunFace(Face):
 
     def _instance(self, i) -> dict:
         image = self.cloud.catalogue(PROVIDER).image(i.image_id)
-        status = "Pending" if i.status == PENDING else "Stopped" if i.status == "stopped" else "Running"
         return {
             "InstanceId": i.instance_id, "InstanceName": i.name, "HostName": i.extra.get("host_name") or i.instance_id,
             "Description": "", "RegionId": i.region, "ZoneId": i.zone, "InstanceType": i.instance_type,
             "InstanceTypeFamily": i.instance_type.rsplit(".", 1)[0], "Cpu": i.cores,
             "Memory": int(i.memory_gb * 1024), "ImageId": i.image_id,
             "OSType": image.os_type if image else "linux", "OSName": image.os_name if image else "",
-            "Status": status, "CreationTime": _time(i.created_at),
+            "Status": _status(i), "CreationTime": _time(i.created_at),
             "StartTime": _time(i.ready_at) if i.status != PENDING else "",
             "ExpiredTime": "2099-12-31T15:59Z", "InstanceChargeType": i.charge_type,
             "InternetChargeType": i.extra.get("internet_charge_type", "PayByTraffic"),
@@ -292,7 +295,7 @@ class AliyunFace(Face):
         def where(i) -> bool:
             return all(getattr(i, attr) == value for attr, value in checks) \
                 and (not group or group in i.security_group_ids) \
-                and (not status or ("Pending" if i.status == PENDING else "Running") == status)
+                and (not status or _status(i) == status)
 
         query = dict(ids=set(ids) if ids is not None else None, tags=tags, where=where)
         if "NextToken" in p or "MaxResults" in p:
@@ -325,7 +328,7 @@ class AliyunFace(Face):
             gone = [i for i in ids if i not in live]
             if gone:
                 raise SimError("not_found", "instance", f"The specified InstanceId does not exist: {','.join(gone)}")
-            if not force:  # nothing here is ever Stopped, and only Stopped ones go without Force
+            if not force and any(_status(live[i]) != "Stopped" for i in ids):  # only Stopped ones go without Force
                 raise SimError("incorrect_status", "instance", "The instance must be Stopped, or pass Force=true.")
             if _bool(p, "DryRun"):
                 raise SimError("dry_run", "request")

@@ -305,7 +305,8 @@ class AwsFace(Face):
     # ---------------------------------------------------------------- instances
     def _state(self, i, override: Optional[str] = None) -> dict:
         name = override or ("terminated" if i.status == DELETED else i.status)
-        return {"Code": {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48}[name], "Name": name}
+        codes = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+        return {"Code": codes[name], "Name": name}
 
     def _group_names(self, region: str) -> dict:
         return {g.group_id: g.name for g in self.cloud.security_groups(PROVIDER, region)}

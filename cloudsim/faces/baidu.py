@@ -59,7 +59,7 @@ ROUTES = [
 ]
 _ROUTES = [(method, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "/?$"), api, service, fn)
            for method, path, api, service, fn in ROUTES]
-_STATUS = {"pending": "Starting", "running": "Running"}
+_STATUS = {"pending": "Starting", "running": "Running", "stopped": "Stopped"}
 
 
 def _time(ts: Optional[float]) -> Optional[str]:

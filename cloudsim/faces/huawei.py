@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, quote
 from werkzeug.wrappers import Response
 
 from ..catalog import CATALOGUES
-from ..model import PENDING, LaunchSpec, SimError, SimRule
+from ..model import PENDING, STOPPED, LaunchSpec, SimError, SimRule
 from .base import Call, Face, iso, parse_tags, to_int
 
 PROVIDER = "HuaweiCloud"
@@ -40,6 +40,8 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F
 _EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 _LOCALES = {"cn-north-4": "CN North-Beijing4", "cn-east-3": "CN East-Shanghai1"}
 _FLAVOR_TYPES = {"s6": "IOoptimizedS6", "c6": "IOoptimizedC6"}
+# model status -> (status, OS-EXT-STS:vm_state, OS-EXT-STS:power_state: 0 no state, 1 running, 4 shut down)
+_STATES = {PENDING: ("BUILD", "building", 0), STOPPED: ("SHUTOFF", "stopped", 4)}
 
 
 def project_id(region: str) -> str:
@@ -76,6 +78,10 @@ _ROUTES = [(method, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path
 
 # Errors of the API gateway in front of every service.
 _GATEWAY = {"auth_missing", "auth_key", "auth_signature", "throttled", "unknown_action"}
+
+
+def _states(i) -> tuple:
+    return _STATES.get(i.status, ("ACTIVE", "active", 1))
 
 
 def _time(ts: Optional[float]) -> Optional[str]:
@@ -335,7 +341,7 @@ class HuaweiFace(Face):
 
     def _server(self, i, groups: dict) -> dict:
         image = self.cloud.catalogue(PROVIDER).image(i.image_id)
-        pending = i.status == PENDING
+        pending, state = i.status == PENDING, _states(i)
         mac = "fa:16:3e:" + ":".join(i.instance_id.replace("-", "")[k:k + 2] for k in (0, 2, 4))
         addresses = [{"version": "4", "addr": i.ip_inner, "OS-EXT-IPS:type": "fixed",
                       "OS-EXT-IPS-MAC:mac_addr": mac, "OS-EXT-IPS:port_id": str(uuid.uuid5(uuid.NAMESPACE_OID,
@@ -346,14 +352,14 @@ class HuaweiFace(Face):
         batch = i.extra.get("batch", 1)
         return {
             "id": i.instance_id, "name": f"{i.name}-{i.launch_index + 1:04d}" if batch > 1 else i.name,
-            "status": "BUILD" if pending else "ACTIVE", "addresses": {i.vpc_id: addresses},
+            "status": state[0], "addresses": {i.vpc_id: addresses},
             "flavor": {"id": i.instance_type, "name": i.instance_type, "disk": "0", "vcpus": str(i.cores),
                        "ram": str(int(i.memory_gb * 1024))},
             "image": {"id": i.image_id}, "OS-EXT-AZ:availability_zone": i.zone,
             "created": _time(i.created_at), "updated": _time(i.created_at),
             "OS-SRV-USG:launched_at": "" if pending else iso(i.ready_at, "%Y-%m-%dT%H:%M:%S.000000"),
-            "OS-SRV-USG:terminated_at": "", "OS-EXT-STS:vm_state": "building" if pending else "active",
-            "OS-EXT-STS:task_state": "spawning" if pending else "", "OS-EXT-STS:power_state": 0 if pending else 1,
+            "OS-SRV-USG:terminated_at": "", "OS-EXT-STS:vm_state": state[1],
+            "OS-EXT-STS:task_state": "spawning" if pending else "", "OS-EXT-STS:power_state": state[2],
             "tags": [f"{k}={v}" for k, v in i.tags.items()],
             "sys_tags": [{"key": "_sys_enterprise_project_id", "value": "0"}],
             # charging_mode: "0" pay-per-use, "1" yearly/monthly, "2" spot
@@ -392,7 +398,7 @@ class HuaweiFace(Face):
         status = q.get("status")
         where = None
         if status:
-            where = lambda i: ("BUILD" if i.status == PENDING else "ACTIVE") == status  # noqa: E731
+            where = lambda i: _states(i)[0] == status  # noqa: E731
         after = 0
         if q.get("marker"):
             marker = self.cloud.instances(PROVIDER, ids={q["marker"]}, include_deleted=True)

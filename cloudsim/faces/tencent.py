@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from werkzeug.wrappers import Response
 
-from ..model import PENDING, LaunchSpec, SimError, SimRule
+from ..model import PENDING, STOPPED, LaunchSpec, SimError, SimRule
 from .base import Call, Face, iso, page, to_int
 
 PROVIDER = "TencentCloud"
@@ -25,6 +25,10 @@ _AUTH = re.compile(r"TC3-HMAC-SHA256\s+Credential=([^/]*)/(\d{4}-\d{2}-\d{2})/([
                    r"SignedHeaders=([^,]+),\s*Signature=([0-9a-fA-F]+)")
 _INSTANCE_ID = re.compile(r"^ins-[a-z0-9]{8}$")
 _BEIJING = timezone(timedelta(hours=8))
+
+
+def _state(i) -> str:
+    return {PENDING: "PENDING", STOPPED: "STOPPED"}.get(i.status, "RUNNING")
 
 
 def _beijing(ts) -> str:
@@ -299,7 +303,7 @@ class TencentFace(Face):
             "ImageId": i.image_id, "RenewFlag": None, "CreatedTime": iso(i.created_at), "ExpiredTime": None,
             "OsName": image.os_name if image else "", "SecurityGroupIds": list(i.security_group_ids),
             "LoginSettings": {"Password": None, "KeyIds": None, "KeepImageLogin": None},
-            "InstanceState": "PENDING" if pending else "RUNNING",
+            "InstanceState": _state(i),
             "Tags": [{"Key": k, "Value": v} for k, v in i.tags.items()],
             "StopChargingMode": "NOT_APPLICABLE", "Uuid": str(uuid.uuid5(uuid.NAMESPACE_OID, i.instance_id)),
             "LatestOperation": "RunInstances", "LatestOperationState": "OPERATING" if pending else "SUCCESS",
@@ -333,7 +337,7 @@ class TencentFace(Face):
             "instance-type": lambda i: i.instance_type, "vpc-id": lambda i: i.vpc_id,
             "subnet-id": lambda i: i.subnet_id, "private-ip-address": lambda i: i.ip_inner,
             "public-ip-address": lambda i: i.ip_outer, "instance-charge-type": lambda i: i.charge_type,
-            "instance-state": lambda i: "PENDING" if i.status == PENDING else "RUNNING"})
+            "instance-state": _state})
         total, chunk, _ = self.cloud.instance_page(PROVIDER, region, ids=set(ids) if ids else None, where=where,
                                                    offset=offset, limit=limit)
         return {"TotalCount": total, "InstanceSet": [self._instance(i) for i in chunk]}

@@ -118,6 +118,19 @@ def test_delete_needs_force_and_second_delete_is_not_found(sim, ecs, net):
     ecs.delete_instances(request)
 
 
+def test_a_stopped_machine_shows_stopped_and_is_released_without_force(sim, ecs, net):
+    ids = run(ecs, net)
+    sim.cloud.faults.kill("AlibabaCloud", ids[:1], how="stop")
+    found = describe(ecs, instance_ids=json.dumps(ids)).instances.instance
+    assert [(i.instance_id, i.status) for i in found] == [(ids[0], "Stopped"), (ids[1], "Running")]
+    assert [i.instance_id for i in describe(ecs, status="Stopped").instances.instance] == ids[:1]
+    with pytest.raises(ClientException) as err:  # one of them is Running
+        ecs.delete_instances(ecs_models.DeleteInstancesRequest(region_id=REGION, instance_id=ids))
+    assert err.value.code == "IncorrectInstanceStatus"
+    ecs.delete_instances(ecs_models.DeleteInstancesRequest(region_id=REGION, instance_id=ids[:1]))
+    assert [i.instance_id for i in describe(ecs, instance_ids=json.dumps(ids)).instances.instance] == ids[1:]
+
+
 def test_network_and_security_group_rules(sim, aliyun, ecs, net):
     vpc, vsw, sg = net
     vpc_client = aliyun("vpc")

@@ -109,6 +109,17 @@ def test_terminate_keeps_terminated_visible_and_unknown_ids_fail(sim, client, ne
     assert code(err) == "InvalidInstanceID.Malformed"
 
 
+def test_a_stopped_machine_is_state_80_stopped(sim, client, net):
+    ids = [i["InstanceId"] for i in run(client, net)["Instances"]]
+    sim.cloud.faults.kill("AWSCloud", ids[:1], how="stop")
+    states = [(i["InstanceId"], i["State"]) for i in instances(client.describe_instances(InstanceIds=ids))]
+    assert states == [(ids[0], {"Code": 80, "Name": "stopped"}), (ids[1], {"Code": 16, "Name": "running"})]
+    stopped = client.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["stopped"]}])
+    assert [i["InstanceId"] for i in instances(stopped)] == ids[:1]
+    [gone] = client.terminate_instances(InstanceIds=ids[:1])["TerminatingInstances"]
+    assert gone["PreviousState"] == {"Code": 80, "Name": "stopped"}
+
+
 def test_network_security_groups_and_dependencies(sim, client, net):
     vpc, subnet, group = net
     with pytest.raises(ClientError) as err:

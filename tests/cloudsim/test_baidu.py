@@ -96,6 +96,13 @@ def test_batch_delete_and_not_found(sim, bcc, net):
     assert sim.instances("BaiduCloud") == []
 
 
+def test_a_stopped_machine_is_stopped(sim, bcc, net):
+    ids = create(bcc, net)["instanceIds"]
+    sim.cloud.faults.kill("BaiduCloud", ids[:1], how="stop")
+    listed = body(bcc.list_instances(instance_ids=",".join(ids)))["instances"]
+    assert [(i["id"], i["status"]) for i in listed] == [(ids[0], "Stopped"), (ids[1], "Running")]
+
+
 def test_capacity_quota_and_zone_mismatch(sim, bcc, net):
     sim.configure(capacity={("BaiduCloud", ZONE, SPEC): 2})
     with pytest.raises(BceHttpClientError) as err:

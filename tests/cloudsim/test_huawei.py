@@ -135,6 +135,15 @@ def test_delete_servers(sim, ecs, net):
     assert err.value.status_code == 404
 
 
+def test_a_stopped_server_is_shutoff(sim, ecs, net):
+    ids = create(ecs, net)["serverIds"]
+    sim.cloud.faults.kill("HuaweiCloud", ids[:1], how="stop")
+    found = {s["id"]: s for s in servers(ecs, server_id=",".join(ids))["servers"]}
+    assert [(found[i]["status"], found[i]["OS-EXT-STS:vm_state"], found[i]["OS-EXT-STS:power_state"])
+            for i in ids] == [("SHUTOFF", "stopped", 4), ("ACTIVE", "active", 1)]
+    assert [s["id"] for s in servers(ecs, status="SHUTOFF")["servers"]] == ids[:1]
+
+
 def test_capacity_fails_the_job_and_quota_fails_the_call(sim, ecs, net):
     sim.configure(capacity={("HuaweiCloud", ZONE, FLAVOR): 2})
     failed = create(ecs, net, count=3)

@@ -100,6 +100,15 @@ def test_terminate_then_gone(sim, cvm, net):
     assert err.value.code == "InvalidInstanceId.Malformed"
 
 
+def test_a_stopped_machine_is_stopped(sim, cvm, net):
+    ids = run(cvm, net)
+    sim.cloud.faults.kill("TencentCloud", ids[:1], how="stop")
+    found = describe(cvm, InstanceIds=ids).InstanceSet
+    assert [(i.InstanceId, i.InstanceState) for i in found] == [(ids[0], "STOPPED"), (ids[1], "RUNNING")]
+    stopped = describe(cvm, Filters=[{"Name": "instance-state", "Values": ["STOPPED"]}]).InstanceSet
+    assert [i.InstanceId for i in stopped] == ids[:1]
+
+
 def test_network_and_security_group_policies(sim, tencent, net):
     vpc, subnet, group = net
     vpc_client = tencent("vpc")

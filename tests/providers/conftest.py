@@ -54,8 +54,8 @@ class CloudEnv:
     backend offers requests() (records with ts, api, outcome, oldest first), live_ids(tags),
     in_use(region, zone=None), reset(), and the knobs its `features` name: throttle -> set_throttle(rate), capacity ->
     set_capacity(n or None), quota -> set_quota(n), transient -> set_errors(rate), lost_reply ->
-    set_lost_replies(rate), sim_rates -> set_rates({...}). A test needing a feature its backend
-    lacks is skipped, never faked.
+    set_lost_replies(rate), sim_rates -> set_rates({...}), stop -> stop(ids) (the cloud stops them). A test
+    needing a feature its backend lacks is skipped, never faked.
     """
 
     name: str
@@ -131,6 +131,9 @@ class SimBackend:
     def refuse_spot(self, on: bool = True):
         self.sim.cloud.faults.refuse_spot(self.name, on=on)
 
+    def stop(self, ids):
+        self.sim.cloud.faults.kill(self.name, ids, how="stop")
+
     def requests(self) -> list:
         return [r for r in self.sim.requests if r.provider == self.name]
 
@@ -167,7 +170,7 @@ def sim_server():
 def _sim_env(sim_server, name, region, zone, instance_type, image_id, fake_ids, **extra) -> CloudEnv:
     sim, server = sim_server
     features = frozenset({"idempotency", "throttle", "transient", "capacity", "quota", "bad_key", "bad_secret",
-                          "lost_reply", "sim_rates", "spot"} | set(extra.pop("features", ())))
+                          "lost_reply", "sim_rates", "spot", "stop"} | set(extra.pop("features", ())))
     return CloudEnv(name=name, endpoint=server.url, region=region, zone=zone, instance_type=instance_type,
                     image_id=image_id, backend=SimBackend(sim, name, zone, instance_type), features=features,
                     fake_ids=fake_ids, **extra)
@@ -238,6 +241,12 @@ class MotoBackend:
     def in_use(self, region: str, zone: Optional[str] = None) -> int:
         return 0  # the front counts stock from the moment it is set
 
+    def stop(self, ids):
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ec2.models import ec2_backends
+
+        ec2_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].stop_instances(list(ids))
+
     def reset(self):
         self.front.throttle_rate = 0.0
         self.front.stock = None
@@ -253,7 +262,7 @@ def aws_moto_env():
     images = registry.get_provider("AWSCloud", Credentials(SIM_KEY, SIM_SECRET, endpoint=server.url)).list_images()
     yield CloudEnv(name="AWSCloud", endpoint=server.url, region="us-east-1", zone="us-east-1a",
                    instance_type="t3.micro", image_id=images[0].image_id, backend=MotoBackend(server.front),
-                   features=frozenset({"idempotency", "throttle", "capacity", "bad_key"}),
+                   features=frozenset({"idempotency", "throttle", "capacity", "bad_key", "stop"}),
                    fake_ids={"instance": "i-0123456789abcdef0", "vpc": "vpc-0123456789abcdef0",
                              "security_group": "sg-0123456789abcdef0"})
     server.stop()

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from app.providers.base import (
-    DELETED, PENDING, RUNNING, AuthFailed, NotFound, OutOfCapacity, QuotaExceeded, Rule,
+    DELETED, PENDING, RUNNING, STOPPED, AuthFailed, NotFound, OutOfCapacity, QuotaExceeded, Rule,
 )
 from _timing import assert_held_to_rate
 
@@ -107,6 +107,18 @@ def test_delete_in_batches_and_deleting_again_is_not_an_error(cloud, tags):
     assert all(i.status == DELETED for i in p.describe_instances(created))
     p.delete_instances(created)  # all already gone: still not an error
     p.delete_instances([])
+
+
+def test_a_machine_the_cloud_stopped_is_described_as_stopped_and_can_be_deleted(cloud, tags):
+    cloud.require("stop")
+    p = cloud.provider()
+    made = p.create_instances(cloud.spec(), 3, new_token(), tags).instance_ids
+    cloud.backend.stop(made[:2])
+    by_ids = {i.instance_id: i.status for i in p.describe_instances(made)}
+    assert {i.instance_id: i.status for i in p.describe_instances_by_tags(tags)} == by_ids
+    assert [by_ids[i] for i in made[:2]] == [STOPPED, STOPPED] and by_ids[made[2]] in (PENDING, RUNNING)
+    p.delete_instances(made)
+    assert p.describe_instances_by_tags(tags) == []
 
 
 def test_partial_create_with_min_count(cloud, tags):
