@@ -1,11 +1,13 @@
 """Elastic-cluster faults for the emulator (kept apart from the other knobs so they merge easily):
 
 - stock-outs per (provider, zone, instance type): every create there answers no_capacity;
-- spot refusal: spot creates (Alibaba SpotStrategy other than NoSpot) answer no_capacity, for a
-  provider or one (provider, zone, instance type);
+- spot refusal: spot creates (every face sets extra["spot_strategy"] to something other than
+  "NoSpot" for a spot request, as it reads its cloud's spot fields; see `is_spot`) answer
+  no_capacity, for a provider or one (provider, zone, instance type);
 - machines that die, are reclaimed or stop after a delay: a rule for machines created from now on
   (a fraction of them, optionally only spot ones; its verdict is taken when a machine is created
-  and kept if the rule is later replaced), or a one-off for given instance ids.
+  and kept if the rule is later replaced), or a one-off for given instance ids. A stopped machine
+  stays, and every face shows it in its cloud's stopped state.
 
 All of these are also knobs of `POST /_sim/faults` (faults.py: `stock_outs`, `spot_refused`,
 `die_after` for the rules, `kill` for the pending one-offs).
