@@ -10,7 +10,14 @@ share one interface, `acquire(key, rate) -> seconds waited`, which blocks until 
 A caller takes a token if one is there; otherwise it sleeps until the next one is due and tries
 again. Tokens are never promised ahead of time, so a thread that wakes late (a busy host, a GC
 pause) cannot add its overdue call to the ones due now: what the cloud sees stays within the
-rate plus the burst even after a stall. Waiters are not served strictly in arrival order.
+rate plus the burst even after a stall.
+
+Two priorities. An urgent call (`URGENT` set in the calling thread's context: the scaling engine
+marks each task's first create batch and its first readiness polls) is served before every normal
+call waiting on the same key: a normal call takes a token only if one is left over for each urgent
+caller waiting. Among themselves, urgent calls and normal calls are each served in no particular
+order. Through Redis, an urgent caller is waiting while it keeps asking: one that stops (its process
+died) lapses URGENT_GRACE seconds after it was due back, so it holds the others back no longer.
 
 `burst` is the bucket size. It defaults to 1 token, i.e. calls are spaced evenly at the rate:
 clouds that count requests per second window would throttle a full bucket emptied at once.
@@ -20,11 +27,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
+from contextvars import ContextVar
 from typing import Callable, Optional
 
 log = logging.getLogger(__name__)
 
 Key = tuple  # (provider, account, region, api)
+# Set in the thread that makes a cloud call; registry._call hands it to the limiter.
+URGENT: ContextVar[bool] = ContextVar("bridgx_urgent_call", default=False)
+URGENT_GRACE = 2.0  # seconds a silent urgent waiter still counts in Redis after it was due back
 
 
 def resolve_rate(api: str, rates: dict) -> Optional[float]:
@@ -60,21 +72,32 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._tokens = self.burst
         self._stamp = clock()
+        self.urgent = 0  # urgent callers waiting in acquire()
 
-    def try_acquire(self) -> float:
-        """Take a token if one is there and return 0; else the seconds until the next one is due."""
+    def try_acquire(self, urgent: bool = False) -> float:
+        """Take a token if one is there and return 0; else the seconds until the next one is due.
+        A normal call leaves one token for each urgent caller waiting."""
         with self._lock:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
-            if self._tokens >= 1.0:
+            need = 1.0 if urgent else 1.0 + self.urgent
+            if self._tokens >= need:
                 self._tokens -= 1.0
                 return 0.0
-            return (1.0 - self._tokens) / self.rate
+            return (need - self._tokens) / self.rate
 
-    def acquire(self) -> float:
+    def acquire(self, urgent: bool = False) -> float:
         """Block until a token is taken; return the seconds waited."""
-        return _wait_for(self.try_acquire, self._sleep)
+        if not urgent:
+            return _wait_for(self.try_acquire, self._sleep)
+        with self._lock:
+            self.urgent += 1
+        try:
+            return _wait_for(lambda: self.try_acquire(urgent=True), self._sleep)
+        finally:
+            with self._lock:
+                self.urgent -= 1
 
 
 def _wait_for(try_acquire: Callable[[], float], sleep: Callable[[float], None]) -> float:
@@ -90,12 +113,13 @@ def _wait_for(try_acquire: Callable[[], float], sleep: Callable[[float], None]) 
 class LocalRateLimiter:
     """Buckets per key, shared by all threads of the process."""
 
-    def __init__(self, burst: float = 1.0):
+    def __init__(self, burst: float = 1.0, sleep: Callable[[float], None] = time.sleep):
         self.burst = burst
+        self._sleep = sleep
         self._buckets: dict = {}
         self._lock = threading.Lock()
 
-    def acquire(self, key: Key, rate: Optional[float]) -> float:
+    def acquire(self, key: Key, rate: Optional[float], urgent: bool = False) -> float:
         """Block until `key` may make one call at `rate` calls/s (None: unlimited)."""
         if rate is None:
             return 0.0
@@ -103,18 +127,22 @@ class LocalRateLimiter:
             bucket = self._buckets.get(key)
             if bucket is None or bucket.rate != rate:
                 # A changed rate (reconfiguration) starts a fresh bucket.
-                bucket = self._buckets[key] = TokenBucket(rate, self.burst)
-        return bucket.acquire()
+                bucket = self._buckets[key] = TokenBucket(rate, self.burst, sleep=self._sleep)
+        return bucket.acquire(urgent)
 
 
-# Take one token if there is one; KEYS[1] = bucket, ARGV = rate (tokens/s), burst. Returns "0"
-# or the seconds until the next token, as a string (Redis would truncate a Lua float reply to an
-# integer). Redis' own clock is used so that processes on hosts with skewed clocks agree. Values
-# are stored with %.6f because Lua's default number format keeps 14 digits, too few for epoch
-# microseconds.
+# Take one token if there is one; KEYS[1] = bucket, KEYS[2] = urgent waiters (waiter id -> when its
+# claim lapses); ARGV = rate (tokens/s), burst, urgent (1/0), waiter id, grace (s). A normal call
+# leaves one token per unlapsed urgent waiter; an urgent call that must wait (re)claims its place
+# until `grace` seconds after it is due back. Returns "0" or the seconds until the caller's token,
+# as a string (Redis would truncate a Lua float reply to an integer). Redis' own clock is used so
+# that processes on hosts with skewed clocks agree. Values are stored with %.6f because Lua's
+# default number format keeps 14 digits, too few for epoch microseconds.
 _LUA_TAKE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local urgent = ARGV[3] == '1'
+local grace = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
@@ -125,11 +153,24 @@ if tokens == nil or stamp == nil then
   stamp = now
 end
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.6f', now))
+local need = 1
+if not urgent then
+  need = 1 + redis.call('ZCARD', KEYS[2])
+end
 local wait = 0
-if tokens >= 1 then
+if tokens >= need then
   tokens = tokens - 1
+  if urgent then
+    redis.call('ZREM', KEYS[2], ARGV[4])
+  end
 else
-  wait = (1 - tokens) / rate
+  wait = (need - tokens) / rate
+  if urgent then
+    redis.call('ZADD', KEYS[2], string.format('%.6f', now + wait + grace), ARGV[4])
+    -- an urgent wait is at most 1/rate: this outlives every claim in the set
+    redis.call('PEXPIRE', KEYS[2], math.ceil((1 / rate + grace) * 1000) + 1000)
+  end
 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'stamp', string.format('%.6f', now))
 -- Once the bucket would be full again its state carries no information: let it expire.
@@ -163,20 +204,24 @@ class RedisRateLimiter:
     def key_name(self, key: Key) -> str:
         return self.prefix + ":".join(str(part) for part in key)
 
-    def try_acquire(self, key: Key, rate: float) -> float:
-        """Take a token of `key` and return 0, or return the seconds until the next one."""
-        return float(self._script(keys=[self.key_name(key)], args=[rate, self.burst]))
+    def try_acquire(self, key: Key, rate: float, urgent: bool = False, waiter: str = "") -> float:
+        """Take a token of `key` and return 0, or return the seconds until the caller's is due.
+        `waiter` names an urgent caller across its tries."""
+        name = self.key_name(key)
+        return float(self._script(keys=[name, name + ":urgent"],
+                                  args=[rate, self.burst, int(urgent), waiter, URGENT_GRACE]))
 
-    def acquire(self, key: Key, rate: Optional[float]) -> float:
+    def acquire(self, key: Key, rate: Optional[float], urgent: bool = False) -> float:
         """Block until `key` may make one call at `rate` calls/s (None: unlimited)."""
         if rate is None:
             return 0.0
         import redis
 
+        waiter = uuid.uuid4().hex if urgent else ""
         try:
-            return _wait_for(lambda: self.try_acquire(key, rate), self._sleep)
+            return _wait_for(lambda: self.try_acquire(key, rate, urgent, waiter), self._sleep)
         except redis.RedisError as exc:
             if time.monotonic() - self._warned_at > 60:  # one warning a minute, not one a call
                 self._warned_at = time.monotonic()
                 log.warning("rate limiter: Redis unavailable (%s); using per-process buckets", exc)
-            return self._fallback.acquire(key, rate)
+            return self._fallback.acquire(key, rate, urgent)

@@ -19,7 +19,7 @@ from typing import Callable, Optional, Union
 
 from app.providers.base import CloudError, Credentials, InvalidRequest, Provider, Throttled
 from app.providers.endpoints import LOCATION, allowed
-from app.providers.ratelimit import LocalRateLimiter, RedisRateLimiter, resolve_rate
+from app.providers.ratelimit import URGENT, LocalRateLimiter, RedisRateLimiter, resolve_rate
 from app.providers.retry import RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
@@ -175,10 +175,11 @@ def _call(provider: Provider, api: str, fn: Callable):
     key = bucket_key(provider, api)
     rate = rate_for(provider, api)
     limiter = _get_limiter()
+    urgent = URGENT.get()
 
     def attempt():
         # Every attempt, retries included, costs a token: the cloud counts them all.
-        limiter.acquire(key, rate)
+        limiter.acquire(key, rate, urgent)
         started = time.monotonic()
         try:
             result = fn()

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from _timing import assert_held_to_rate
-from app.providers.ratelimit import LocalRateLimiter, RedisRateLimiter, TokenBucket, resolve_rate
+from app.providers.ratelimit import URGENT_GRACE, LocalRateLimiter, RedisRateLimiter, TokenBucket, resolve_rate
 
 # CI points this at its Redis; keys are unique per test and removed afterwards.
 REDIS_URL = os.environ.get("BRIDGX_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
@@ -43,6 +43,46 @@ def hammer(acquire, threads, per_thread):
     for w in workers:
         w.join()
     return stamps
+
+
+def served_around_urgent_calls(make_limiters, rate=3.0, lows=6, urgents=2):
+    """`lows` normal callers wait on an empty bucket, then `urgents` urgent callers arrive. Returns
+    the order all were served in and how many had been served when the urgent calls arrived.
+
+    make_limiters(sleep) -> (the normal callers' limiter, the urgent callers': the same one, or
+    another process's when shared through Redis), whose waits go through `sleep`: a caller that
+    sleeps is queued.
+    """
+    cond, queued, served = threading.Condition(), set(), []
+
+    def sleep(seconds):
+        with cond:
+            queued.add(threading.current_thread().name)
+            cond.notify_all()
+        time.sleep(seconds)
+
+    limiter, urgent_limiter = make_limiters(sleep)
+    key = ("AlibabaCloud", "AK", "cn-hangzhou", "RunInstances")
+    limiter.acquire(key, rate)  # the bucket is empty now
+
+    def call(urgent):
+        (urgent_limiter if urgent else limiter).acquire(key, rate, urgent=urgent)
+        with cond:
+            served.append(threading.current_thread().name)
+            cond.notify_all()
+
+    threads = [threading.Thread(target=call, args=(False,), name=f"low{i}") for i in range(lows)]
+    for t in threads:
+        t.start()
+    with cond:  # every normal caller is waiting for a token (or already served, on a slow host)
+        assert cond.wait_for(lambda: len(queued | set(served)) == lows, timeout=30)
+        arrived = len(served)
+    threads += [threading.Thread(target=call, args=(True,), name=f"urgent{i}") for i in range(urgents)]
+    for t in threads[lows:]:
+        t.start()
+    for t in threads:
+        t.join()
+    return served, arrived
 
 
 def test_resolve_rate_exact_then_prefix_then_fallback():
@@ -95,6 +135,36 @@ def test_local_limiter_holds_many_threads_to_the_rate():
     assert_held_to_rate(stamps, 25.0, burst=1)
 
 
+def test_bucket_keeps_the_tokens_waiting_urgent_calls_need():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, burst=3, clock=clock, sleep=clock.sleep)
+    bucket.urgent = 2  # two urgent callers are waiting
+    assert bucket.try_acquire() == 0.0  # 3 tokens: one is spare
+    assert bucket.try_acquire() == pytest.approx(0.1)  # 2 left, both spoken for
+    assert bucket.try_acquire(urgent=True) == 0.0
+    assert bucket.try_acquire(urgent=True) == 0.0
+    bucket.urgent = 0
+    assert bucket.try_acquire() == pytest.approx(0.1)
+
+
+def test_local_limiter_serves_urgent_calls_before_the_queued_ones():
+    """A task's first batch must not wait behind the later batches other tasks already queued."""
+    def limiters(sleep):
+        limiter = LocalRateLimiter(burst=1, sleep=sleep)
+        return limiter, limiter
+    served, arrived = served_around_urgent_calls(limiters)
+    assert sorted(served[arrived:arrived + 2]) == ["urgent0", "urgent1"], served
+
+
+def test_local_limiter_holds_mixed_urgent_and_normal_calls_to_the_rate():
+    limiter = LocalRateLimiter(burst=1)
+    key = ("AWSCloud", "AK", "us-east-1", "RunInstances")
+    turn = iter(range(10**6))
+    stamps = hammer(lambda: limiter.acquire(key, 25.0, urgent=next(turn) % 3 == 0), threads=8, per_thread=5)
+    assert len(stamps) == 40
+    assert_held_to_rate(stamps, 25.0, burst=1)
+
+
 def test_local_limiter_keys_are_independent_and_none_is_unlimited():
     limiter = LocalRateLimiter(burst=1)
     started = time.monotonic()
@@ -105,7 +175,9 @@ def test_local_limiter_keys_are_independent_and_none_is_unlimited():
 
 
 @pytest.fixture
-def redis_limiters():
+def make_redis():
+    """make_redis(sleep=time.sleep) -> a RedisRateLimiter with its own connection (a worker
+    process of its own), sharing this test's key prefix with the others made."""
     redis = pytest.importorskip("redis")
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
     try:
@@ -113,11 +185,14 @@ def redis_limiters():
     except redis.RedisError:
         pytest.skip("no Redis at " + REDIS_URL)
     prefix = f"bridgx-test:{uuid.uuid4().hex}:"
-    # Two limiters with their own connections stand for two worker processes.
-    made = [RedisRateLimiter(REDIS_URL, burst=1, prefix=prefix) for _ in range(2)]
-    yield made
+    yield lambda sleep=time.sleep: RedisRateLimiter(REDIS_URL, burst=1, prefix=prefix, sleep=sleep)
     for key in client.scan_iter(prefix + "*"):
         client.delete(key)
+
+
+@pytest.fixture
+def redis_limiters(make_redis):
+    return [make_redis() for _ in range(2)]
 
 
 def test_redis_limiter_shares_one_budget_between_limiters(redis_limiters):
@@ -135,6 +210,40 @@ def test_redis_limiter_shares_one_budget_between_limiters(redis_limiters):
     assert len(stamps) == 40
     assert max(stamps) - min(stamps) >= 39 / 25.0 * 0.95
     assert_held_to_rate(stamps, 25.0, burst=1)
+
+
+def test_redis_limiter_serves_urgent_calls_before_the_queued_ones_of_other_processes(make_redis):
+    served, arrived = served_around_urgent_calls(lambda sleep: (make_redis(sleep), make_redis(sleep)))
+    assert sorted(served[arrived:arrived + 2]) == ["urgent0", "urgent1"], served
+
+
+def test_redis_limiter_holds_mixed_urgent_and_normal_calls_to_the_rate(redis_limiters):
+    first, second = redis_limiters
+    key = ("TencentCloud", "AK", "ap-guangzhou", "RunInstances")
+    turn = iter(range(10**6))
+    lock = threading.Lock()
+
+    def acquire():
+        with lock:
+            n = next(turn)
+        (first if n % 2 else second).acquire(key, 25.0, urgent=n % 3 == 0)
+
+    stamps = hammer(acquire, threads=8, per_thread=5)
+    assert len(stamps) == 40
+    assert_held_to_rate(stamps, 25.0, burst=1)
+
+
+def test_redis_an_urgent_waiter_that_died_holds_others_back_only_briefly(make_redis):
+    """A worker process killed while its urgent call waited leaves its mark in Redis: it lapses
+    URGENT_GRACE seconds after the call was due back."""
+    limiter = make_redis()
+    key = ("AWSCloud", "AK", "us-east-1", "RunInstances")
+    limiter.acquire(key, 10.0)
+    assert limiter.try_acquire(key, 10.0, urgent=True, waiter="dead") > 0  # queued, and never asks again
+    started = time.monotonic()
+    limiter.acquire(key, 10.0)
+    waited = time.monotonic() - started
+    assert URGENT_GRACE * 0.9 < waited < URGENT_GRACE + 2.0
 
 
 def test_redis_bucket_state_expires_once_full_again(redis_limiters):

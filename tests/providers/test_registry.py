@@ -41,10 +41,11 @@ def fake(configure_providers):
 
 class RecordingLimiter:
     def __init__(self):
-        self.keys = []
+        self.keys, self.urgent = [], []
 
-    def acquire(self, key, rate):
+    def acquire(self, key, rate, urgent=False):
         self.keys.append((key, rate))
+        self.urgent.append(urgent)
         return 0.0
 
 
@@ -121,6 +122,28 @@ def test_call_runs_limiter_then_fn_then_retries_and_reports_each_attempt(fake, c
                     ("FakeCloud", "RunInstances", "ok")]
     # every attempt, retries included, took a token from the (provider, key, region, API) bucket
     assert limiter.keys == [(("FakeCloud", "AK", "fake-1", "RunInstances"), 2.0)] * 3
+
+
+def test_a_call_made_while_urgent_is_set_is_urgent_on_every_attempt(fake, configure_providers, monkeypatch):
+    from app.providers.ratelimit import URGENT
+    configure_providers(max_attempts=3, backoff_base=0.001, backoff_cap=0.001)
+    limiter = RecordingLimiter()
+    monkeypatch.setattr(registry, "_get_limiter", lambda: limiter)
+    results = iter([Throttled("slow"), "ids"])
+
+    def fn():
+        result = next(results)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    token = URGENT.set(True)
+    try:
+        assert fake.call("RunInstances", fn) == "ids"
+    finally:
+        URGENT.reset(token)
+    fake.call("DescribeInstances", lambda: [])
+    assert limiter.urgent == [True, True, False]
 
 
 def test_non_retryable_errors_are_reported_once_and_raised(fake, configure_providers):
