@@ -141,14 +141,14 @@ class Stack:
             redis_proc, redis_port = start_redis(self.home)
             self.others.append(redis_proc)
             env["BRIDGX_BROKER_URL"] = env["BRIDGX_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-            self.url = f"{ub.MYSQL_SERVER}/{DB_NAME}?charset=utf8mb4"
-            recreate_mysql(DB_NAME)
+            self.url = f"{ub.MYSQL_SERVER}/{a.db_name}?charset=utf8mb4"
+            recreate_mysql(a.db_name)
         else:
             self.url = f"sqlite:///{self.home / 'bridgx.sqlite'}"
         os.environ.update(env)
         self.app = ub.make_app(self.url, self.home)
         if self.rows and a.copy_from:
-            copy_database(a.copy_from, DB_NAME)
+            copy_database(a.copy_from, a.db_name)
             for name in ("encryption_key", "secret_key"):  # the copied account secrets need their key
                 shutil.copy2(Path(a.copy_home) / name, self.home / name)
         else:
@@ -542,6 +542,7 @@ def print_table(rows: list[dict], args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=("mariadb", "sqlite"), default="mariadb")
+    ap.add_argument("--db-name", default=DB_NAME, help="MariaDB database to (re)create and use")
     ap.add_argument("--zero", action="store_true", help="no latency, no boot time, no rate limits")
     ap.add_argument("--clusters", type=int, default=20, help="N clusters expanded at once")
     ap.add_argument("--machines", type=int, default=1000, help="M machines per cluster")
