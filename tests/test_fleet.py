@@ -5,8 +5,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+from tests.test_engine_faults import no_worker, run_engine  # noqa: F401 - a fixture
+from tests.test_scaling import _wait, expand
 
 
 def _claimed(app, ids) -> dict:
@@ -78,3 +82,63 @@ def test_an_expand_does_not_spin_while_its_machines_boot(app, api, sim, cloud_cl
     assert body["data"]["task_status"] == "SUCCESS", body
     # ~3 s of boot: a handful of polls for two batches and a wake-up at most every second.
     assert len(rounds) < 100, f"{len(rounds)} engine loop rounds while waiting {rounds[-1] - rounds[0]:.1f} s"
+
+
+def test_a_late_tasks_first_batch_is_created_before_the_batches_other_tasks_queued(app, api, sim, cloud_cluster,
+                                                                                   no_worker, monkeypatch):
+    """Tasks share the account's create budget. One task's ten batches wait for tokens; three tasks
+    that start meanwhile must get their first batch created next, not after that queue: their first
+    machines would wait for the whole of it (issue 15: no task starved)."""
+    from app.providers import base, registry
+    from app.tasks.engine import task_tag
+    for quota in ("QUOTA_TASKS_IN_FLIGHT", "QUOTA_INSTANCES_PER_TASK", "QUOTA_LIVE_INSTANCES"):
+        monkeypatch.setitem(app.config, quota, 0)
+    monkeypatch.setitem(registry.settings().rate_overrides, "AlibabaCloud", {"RunInstances": 2.0})
+    early = expand(api, cloud_cluster(name="early"), 1000)  # ten batches of 100
+    late = [expand(api, cloud_cluster(name=f"late-{i}"), 100) for i in range(3)]
+    with app.app_context():
+        tasks = {task_tag(t): t for t in [early, *late]}
+
+    def batches():
+        """The task of each batch, in the order the cloud created the batches."""
+        seen = []
+        for inst in sim.instances("AlibabaCloud"):
+            batch = (tasks[inst.tags[base.TAG_TASK]], inst.tags[base.TAG_BATCH])
+            if batch not in seen:
+                seen.append(batch)
+        return [task for task, _ in seen]
+
+    threads = [threading.Thread(target=run_engine, args=(app, early))]
+    threads[0].start()
+    _wait(batches, 30, "the early task's first batch")
+    before = len(batches())  # its other batches are waiting for tokens (one every 0.5 s)
+    threads += [threading.Thread(target=run_engine, args=(app, task)) for task in late]
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    order = batches()
+    assert len(order) == 13, order
+    last_late = max(order.index(task) for task in late)
+    # the late tasks take a moment to start: allow three more early batches (1.5 s) before theirs
+    assert order[:last_late].count(early) <= before + 3, order
+
+
+def test_only_a_tasks_first_create_and_its_first_polls_are_urgent(app, api, sim, cloud_cluster, monkeypatch):
+    """Urgent calls must stay few, or they are just the queue again: one create per task, and the
+    polls of its oldest batch until a machine runs."""
+    from types import SimpleNamespace
+
+    from app.providers import registry
+    limiter, calls = registry._get_limiter(), []
+
+    def acquire(key, rate, urgent=False):
+        calls.append((key[3], urgent))
+        return limiter.acquire(key, rate, urgent)
+    monkeypatch.setattr(registry, "_get_limiter", lambda: SimpleNamespace(acquire=acquire))
+    sim.configure(boot_seconds=1.0)
+    expand(api, cloud_cluster(), 300)  # three batches; runs in the request (eager)
+    creates = [urgent for name, urgent in calls if name == "RunInstances"]
+    polls = [urgent for name, urgent in calls if name == "DescribeInstances"]
+    assert sorted(creates) == [False, False, True]
+    assert polls[0] is True and polls[-1] is False, polls

@@ -39,6 +39,7 @@ from app.extensions import db
 from app.metrics.collectors import MACHINES_CREATED, MACHINES_DELETED
 from app.instances.models import DELETED, DELETING, FAILED as I_FAILED, LIVE, PENDING, RUNNING, Instance
 from app.providers import base, registry
+from app.providers.ratelimit import URGENT
 from app.tasks import placement
 from app.tasks.models import (EXPAND, FAILED, FINISHED, PARTIAL_SUCCESS, RUNNING as T_RUNNING, SUCCESS, Task,
                               TaskBatch)
@@ -91,13 +92,15 @@ def likely_accept(attempts, replied: float) -> float:
 class CallPool(ThreadPoolExecutor):
     """The threads that call the cloud. Each call carries the submitter's request id, so the id
     that started the task is on the cloud-call log lines too (retries, errors); nothing else of
-    the submitter's context (no app context: these threads never touch the database)."""
+    the submitter's context (no app context: these threads never touch the database).
+    `urgent=True`: the call's rate-limit waits go before other tasks' normal calls (ratelimit.py)."""
 
-    def submit(self, fn, /, *args, **kwargs):
+    def submit(self, fn, /, *args, urgent: bool = False, **kwargs):
         request_id = REQUEST_ID.get()
 
         def call():
             REQUEST_ID.set(request_id)
+            URGENT.set(urgent)
             return fn(*args, **kwargs)
         return super().submit(call)
 
@@ -410,10 +413,14 @@ class Expander(_Runner):
         # instance id -> our best estimate (epoch) of the cloud's accept time, before its own stamp
         self.likely: dict[str, float] = {}
         self.requested = requested = {b.idx: _epoch(b.requested_at) for b in batches if b.requested_at is not None}
+        # Until the task has a machine Running, its first create and the polls of its oldest batch
+        # are urgent: they go before other tasks' later batches on the account's budget.
+        self.seen_running = False
         resumed: dict[int, tuple[list, float]] = {}
         for row in db.session.execute(select(Instance.id, Instance.instance_id, Instance.status, Instance.batch_idx,
                                              Instance.created_at).where(Instance.task_id == task.id)):
             self.row_ids[row.instance_id] = row.id
+            self.seen_running = self.seen_running or row.status == RUNNING
             if row.status == PENDING:
                 ids, created = resumed.get(row.batch_idx, ([], _epoch(row.created_at)))
                 resumed[row.batch_idx] = (ids + [row.instance_id], min(created, _epoch(row.created_at)))
@@ -448,8 +455,8 @@ class Expander(_Runner):
             stop_reason.append(self.cancel_reason())
         creators = CallPool(current_app.config["SCALE_BATCH_CONCURRENCY"], thread_name_prefix="create")
         pollers = CallPool(POLLERS, thread_name_prefix="describe")
-        futures = {creators.submit(create, b.idx, b.count, b.client_token, placement.spec(spec, b.placement)):
-                   ("create", b.idx) for b in todo}
+        futures = {creators.submit(create, b.idx, b.count, b.client_token, placement.spec(spec, b.placement),
+                                   urgent=b is todo[0] and not self.row_ids): ("create", b.idx) for b in todo}
         # A create that failed after retries, or an earlier run, may have made machines no row knows:
         # list the task's machines by tag once the creates are done, retried until the deadline.
         self.sweep_at = 0.0 if task.runs > 1 else None
@@ -469,9 +476,11 @@ class Expander(_Runner):
                         raise HandBack()
                 else:
                     now = time.time()
+                    oldest = min(readiness.groups.values(), key=lambda g: g.created, default=None)
                     for group in readiness.due(now, POLLERS - _polling(futures)):
                         group.in_flight = True
-                        futures[pollers.submit(describe, sorted(group.ids))] = ("poll", group)
+                        futures[pollers.submit(describe, sorted(group.ids),
+                                               urgent=group is oldest and not self.seen_running)] = ("poll", group)
                     expired = readiness.expired(now, timeout)
                     if expired:
                         self.fail_unready(expired, timeout)
@@ -506,7 +515,8 @@ class Expander(_Runner):
                         for b in self.created(fut, by_idx[ref], readiness, stop, stop_reason, halt):
                             by_idx[b.idx], self.places[b.idx] = b, b.placement
                             futures[creators.submit(create, b.idx, b.count, b.client_token,
-                                                    placement.spec(spec, b.placement))] = ("create", b.idx)
+                                                    placement.spec(spec, b.placement),
+                                                    urgent=not self.row_ids)] = ("create", b.idx)
                     elif not halt.is_set():
                         self.polled(fut, ref, readiness, need_outer)
                 self.progress()
@@ -619,6 +629,7 @@ class Expander(_Runner):
                 gone.append(inst.instance_id)
         at = _naive(now)
         if ready:
+            self.seen_running = True
             rows = []
             for i in ready:
                 row = {"id": self.row_ids[i.instance_id], "status": RUNNING, "ip_inner": i.ip_inner,
