@@ -1,7 +1,8 @@
 """Token buckets that keep our calls under each cloud's per-(account, region, API) rate.
 
 A bucket key is (provider name, account row, region, API) (registry.bucket_key). Two limiters
-share one interface, `acquire(key, rate) -> seconds waited`, which blocks until the call may go:
+share one interface, `acquire(key, rate, urgent=False) -> seconds waited`, which blocks until the
+call may go:
 
 - LocalRateLimiter: one bucket per key shared by every thread of this process.
 - RedisRateLimiter: the bucket lives in Redis and is updated by one atomic Lua script, so every

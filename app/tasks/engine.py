@@ -413,8 +413,8 @@ class Expander(_Runner):
         # instance id -> our best estimate (epoch) of the cloud's accept time, before its own stamp
         self.likely: dict[str, float] = {}
         self.requested = requested = {b.idx: _epoch(b.requested_at) for b in batches if b.requested_at is not None}
-        # Until the task has a machine Running, its first create and the polls of its oldest batch
-        # are urgent: they go before other tasks' later batches on the account's budget.
+        # Urgent calls go before other tasks' later batches on the account's budget: the task's first
+        # create (and its failover) until it has machines, the polls of its oldest batch until one runs.
         self.seen_running = False
         resumed: dict[int, tuple[list, float]] = {}
         for row in db.session.execute(select(Instance.id, Instance.instance_id, Instance.status, Instance.batch_idx,
