@@ -54,10 +54,13 @@ def env_bool(name: str, default: bool) -> bool:
     return BOOLS[raw.strip().lower()]
 
 
-def engine_options(url: str | None, timeout: float) -> dict:
-    """SQLAlchemy engine options: pre-ping, a bounded wait for a pooled connection, and (PyMySQL)
-    connect/read/write timeouts so a frozen server raises instead of blocking forever."""
+def engine_options(url: str | None, timeout: float, pool_max: int = 15) -> dict:
+    """SQLAlchemy engine options: pre-ping, a pool of up to `pool_max` connections (10 kept open,
+    the rest opened on demand), a bounded wait for one, and (PyMySQL) connect/read/write timeouts so
+    a frozen server raises instead of blocking forever."""
     options = {"pool_pre_ping": True}
+    if ":memory:" not in (url or ""):  # (an in-memory SQLite has a single connection)
+        options.update(pool_size=min(10, pool_max), max_overflow=max(0, pool_max - 10))
     if url and url.startswith("mysql"):
         options["pool_timeout"] = timeout
         options["connect_args"] = {"connect_timeout": max(1, int(min(timeout, 5))),
@@ -124,7 +127,11 @@ class BaseConfig:
         self.DB_TIMEOUT_SECONDS = env_float("DB_TIMEOUT_SECONDS", 10.0)
         self.BROKER_TIMEOUT_SECONDS = env_float("BROKER_TIMEOUT_SECONDS", 5.0)
         self.HEALTH_TIMEOUT_SECONDS = env_float("HEALTH_TIMEOUT_SECONDS", 3.0)
-        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(env("DATABASE_URL"), self.DB_TIMEOUT_SECONDS)
+        self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 32, minimum=1)  # a scaling task holds one until it ends
+        # A running scaling task holds two connections (its engine thread and its heartbeat), and a
+        # worker runs WORKER_CONCURRENCY of them; a few more for its main thread and the reconciler.
+        self.DB_POOL_MAX = env_int("DB_POOL_MAX", 2 * self.WORKER_CONCURRENCY + 8, minimum=1)
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(env("DATABASE_URL"), self.DB_TIMEOUT_SECONDS, self.DB_POOL_MAX)
         self.CELERY_BROKER_URL = env("BROKER_URL")
         self.CELERY_RESULT_BACKEND = env("RESULT_BACKEND")
         self.REDIS_URL = env("REDIS_URL")  # shared rate limiter budget across worker processes
@@ -133,7 +140,6 @@ class BaseConfig:
         self.VERIFY_ACCOUNTS = env_bool("VERIFY_ACCOUNTS", True)
         # Cloud endpoint overrides accounts may use (app/providers/endpoints.py); none by default.
         self.ENDPOINT_ALLOWLIST = env("ENDPOINT_ALLOWLIST", "")
-        self.WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 32, minimum=1)  # a scaling task holds one until it ends
         # Scaling engine
         self.SCALE_BATCH_CONCURRENCY = env_int("SCALE_BATCH_CONCURRENCY", 16, minimum=1)
         self.SCALE_READY_TIMEOUT = env_float("SCALE_READY_TIMEOUT", 600.0)
@@ -244,7 +250,8 @@ class TestConfig(BaseConfig):
         self.HOME = Path(home)
         self.TESTING = True
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("BRIDGX_TEST_DATABASE_URL") or f"sqlite:///{home / 'test.sqlite'}"
-        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI, self.DB_TIMEOUT_SECONDS)
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI, self.DB_TIMEOUT_SECONDS,
+                                                        self.DB_POOL_MAX)
         redis_url = os.environ.get("BRIDGX_TEST_REDIS_URL")
         self.REDIS_URL = redis_url
         self.CELERY_BROKER_URL = redis_url or f"bxsqla+sqlite:///{home / 'broker.sqlite'}"

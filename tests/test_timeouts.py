@@ -128,3 +128,37 @@ def test_a_frozen_database_never_hangs_a_route(app, api):
         with app.app_context():
             engines[None] = real
         engine.dispose()
+
+
+def test_a_worker_at_full_concurrency_never_waits_for_a_database_connection(tmp_path, monkeypatch):
+    """Each running scaling task holds two connections at once (its engine thread and its
+    heartbeat): a worker running WORKER_CONCURRENCY tasks must get all of them from its pool, not
+    time out waiting (which interrupted tasks and handed them over in the fleet benchmark)."""
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    from config import TestConfig
+    monkeypatch.setenv("BRIDGX_WORKER_CONCURRENCY", "12")
+    monkeypatch.setenv("BRIDGX_DB_TIMEOUT_SECONDS", "1")
+    config = TestConfig(tmp_path)
+    url = os.environ.get("BRIDGX_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'pool.sqlite'}"
+    engine = create_engine(url, **config.SQLALCHEMY_ENGINE_OPTIONS)
+    holders = 2 * config.WORKER_CONCURRENCY + 2  # + the worker's own main thread and reconciler
+    all_in, errors = threading.Barrier(holders, timeout=30), []
+
+    def hold():
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                all_in.wait()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(type(exc).__name__)
+            all_in.abort()
+    threads = [threading.Thread(target=hold) for _ in range(holders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    engine.dispose()
+    assert not errors, errors
