@@ -290,6 +290,7 @@ def test_usage_report_pinned_days(app, fleet, make_user, clock):
     fleet.add("fractions", "2021-10-11 09:59:59.900000", "2021-10-11 10:00:02.100000")
     fleet.add("sub-second", "2021-10-11 10:00:00.200000", "2021-10-11 10:00:00.700000")  # a row of 0 s
     fleet.add("sub-second-midnight", "2021-10-11 23:59:59.500000", "2021-10-12 00:00:00.300000")
+    fleet.add("empty-at-midnight", "2021-10-12 00:00:00.200000", "2021-10-12 00:00:00.700000")  # no row
     fleet.add("after", "2021-10-13 00:00:00", "2021-10-13 01:00:00")  # no row
     # a ghost: the reconciler found it gone and ended it at the last time the cloud showed it
     fleet.add("ghost", "2021-10-11 08:00:00", "2021-10-11 09:00:00", status="Deleted",
