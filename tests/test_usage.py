@@ -359,3 +359,32 @@ def test_usage_report_pinned_daylight_saving(app, fleet, clock, monkeypatch):
         ("2021-11-08", "acme", "across", g6, 1, 3600),
         ("2021-11-08", "acme", "late", g6, 1, 1800),
     ]
+
+
+def test_usage_report_json_is_written_as_it_goes():
+    """The JSON export writes each day of a cluster once its rows are read (flat memory over any
+    range), and the text is exactly `json.dump(list, indent=1)`'s."""
+    from app.usage.cli import write_json
+
+    out = io.StringIO()
+    d1, d2 = date(2021, 10, 11), date(2021, 10, 12)
+
+    def rows():
+        yield d1, 1, "web", "acme", "ecs.g6.large", 2, 7200
+        yield d1, 1, "web", "acme", "ecs.c6.large", 1, 30
+        yield d1, 2, "数据库", "acme", "ecs.g6.large", 1, 5
+        assert '"cluster_id": 1' in out.getvalue()  # day 1 of cluster 1 is out already
+        yield d2, 1, "web", "acme", "ecs.g6.large", 1, 3600
+
+    write_json(rows(), out)
+    web = {"date": "2021-10-11", "organization": "acme", "cluster_id": 1, "cluster_name": "web", "instances": 3,
+           "seconds": 7230, "instance_types": [{"instance_type": "ecs.g6.large", "instances": 2, "seconds": 7200},
+                                               {"instance_type": "ecs.c6.large", "instances": 1, "seconds": 30}]}
+    db_ = {"date": "2021-10-11", "organization": "acme", "cluster_id": 2, "cluster_name": "数据库", "instances": 1,
+           "seconds": 5, "instance_types": [{"instance_type": "ecs.g6.large", "instances": 1, "seconds": 5}]}
+    web2 = {"date": "2021-10-12", "organization": "acme", "cluster_id": 1, "cluster_name": "web", "instances": 1,
+            "seconds": 3600, "instance_types": [{"instance_type": "ecs.g6.large", "instances": 1, "seconds": 3600}]}
+    assert out.getvalue() == json.dumps([web, db_, web2], ensure_ascii=False, indent=1) + "\n"
+    empty = io.StringIO()
+    write_json(iter(()), empty)
+    assert empty.getvalue() == "[]\n"

@@ -76,17 +76,30 @@ def write_csv(rows, out) -> None:
 
 
 def write_json(rows, out) -> None:
-    """A list of {date, organization, cluster_id, cluster_name, instances, seconds, instance_types: [...]}."""
-    items: dict[tuple, dict] = {}
+    """A list of {date, organization, cluster_id, cluster_name, instances, seconds, instance_types: [...]},
+    one per day and cluster, each written as soon as its rows are read (they come day by day, cluster
+    by cluster), in the same text as `json.dump(list, indent=1)`."""
+    item, started = None, False
+    encode = json.JSONEncoder(ensure_ascii=False, indent=1).encode
+
+    def flush():
+        nonlocal started
+        out.write(",\n" if started else "[\n")
+        out.write(" " + encode(item).replace("\n", "\n "))  # one level in
+        started = True
+
     for day, cid, name, org_name, itype, count, seconds in rows:
-        item = items.setdefault((day, cid), {"date": day.isoformat(), "organization": org_name, "cluster_id": cid,
-                                             "cluster_name": name, "instances": 0, "seconds": 0,
-                                             "instance_types": []})
+        if item is None or item["cluster_id"] != cid or item["date"] != day.isoformat():
+            if item is not None:
+                flush()
+            item = {"date": day.isoformat(), "organization": org_name, "cluster_id": cid, "cluster_name": name,
+                    "instances": 0, "seconds": 0, "instance_types": []}
         item["instances"] += count
         item["seconds"] += seconds
         item["instance_types"].append({"instance_type": itype, "instances": count, "seconds": seconds})
-    json.dump(list(items.values()), out, ensure_ascii=False, indent=1)
-    out.write("\n")
+    if item is not None:
+        flush()
+    out.write("\n]\n" if started else "[]\n")
 
 
 @click.command("usage-report")
