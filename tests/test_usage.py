@@ -229,13 +229,13 @@ def test_usage_report_csv_and_json(app, api, fleet, clock):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spans=spans)
 def test_export_over_a_range_equals_day_by_day(app, api, fleet, monkeypatch, zone, spans):
-    """The one-query export gives exactly the per-day SQL's numbers, DST days and half-hour
+    """The streamed export gives exactly the per-day SQL's numbers, DST days and half-hour
     offsets included (New York changes clocks on 2021-11-07, Lord Howe by 30 min on 2021-10-03)."""
     from sqlalchemy import delete
 
     from app.extensions import db
     from app.instances.models import Instance
-    from app.usage.service import day_by_cluster_and_type, range_by_cluster_and_type
+    from app.usage.service import day_by_cluster_and_type, export_days
 
     base = {"Asia/Shanghai": BASE, "America/New_York": utc("2021-11-06 12:00:00"),
             "Australia/Lord_Howe": utc("2021-10-02 05:00:00")}[zone]
@@ -251,10 +251,12 @@ def test_export_over_a_range_equals_day_by_day(app, api, fleet, monkeypatch, zon
     days = [base.date() - timedelta(days=2) + timedelta(days=k) for k in range(10)]
     with app.app_context():
         expected = {d: rows for d in days if (rows := day_by_cluster_and_type(d))}
-        got = {d: rows for d, rows in range_by_cluster_and_type(days).items() if rows}
+        got = {d: rows for d, rows in export_days(days) if rows}
         assert got == expected
+        # a report that ends (and one that starts) while spans are running
+        assert {d: r for d, r in export_days(days[1:5]) if r} == {d: r for d in days[1:5] if (r := expected.get(d))}
         only = [fleet.clusters["prop"]] if "prop" in fleet.clusters else []
-        assert ({d: r for d, r in range_by_cluster_and_type(days, only).items() if r}
+        assert ({d: r for d, r in export_days(days, only) if r}
                 == {d: r for d in days if (r := day_by_cluster_and_type(d, only))})
 
 
