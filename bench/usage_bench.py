@@ -8,6 +8,7 @@ the API with gunicorn, and measures p50/p99 of each route with concurrent HTTP c
     python bench/usage_bench.py --db sqlite                # SQLite file under /tmp/bench_usage
     python bench/usage_bench.py --db mysql                 # MariaDB database bench_usage (recreated)
     python bench/usage_bench.py --db mysql --reuse         # keep the seeded rows, measure again
+    python bench/usage_bench.py --db mysql --reuse --export  # the 90-day finance export instead
 """
 from __future__ import annotations
 
@@ -122,6 +123,13 @@ def seed(app, rows: int, orgs: int, clusters: int, rng: random.Random) -> None:
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE" if sqlite else "ANALYZE TABLE instances")
         log(f"seeded {rows:,} instances in {time.time() - t0:.0f} s")
+
+
+def migrate(app) -> None:
+    """A reused database gets the newer migrations (indexes) too."""
+    from flask_migrate import upgrade
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
 
 
 def _sqlite_time(value):
@@ -288,13 +296,14 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def export(app, kind: str) -> None:
-    """The finance export of the last 90 days, every organisation: the one-query export and the
-    former day-by-day queries side by side, with peak memory, and their rows compared."""
+def export(app, kind: str, url: str, home: Path) -> None:
+    """The finance export of the last 90 days, every organisation: the streamed export and the
+    per-day SQL of the usage API (the reference) side by side at one frozen now, rows compared
+    day by day, peak memory added; then `manage.py usage-report` end to end, as an operator runs it."""
     import resource
 
     from app.usage import service
-    from app.usage.service import day_by_cluster_and_type, range_by_cluster_and_type
+    from app.usage.service import day_by_cluster_and_type, export_days
 
     frozen = service.utcnow()
     service.utcnow = lambda: frozen  # both methods cut today at the same instant
@@ -302,17 +311,36 @@ def export(app, kind: str) -> None:
         zone = ZoneInfo(app.config["TIMEZONE"])
         today = datetime.now(zone).date()
         days = [today - timedelta(days=d) for d in range(DAYS - 1, -1, -1)]
+        load = os.getloadavg()[0]
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        one = range_by_cluster_and_type(days)
+        streamed, rows = {}, 0
+        for day, day_rows in export_days(days):  # rows are not kept: a hash per day to compare
+            rows += len(day_rows)
+            if day_rows:
+                streamed[day] = hash(tuple(day_rows))
         t1 = time.perf_counter()
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        per_day = {d: day_by_cluster_and_type(d) for d in days}
+        per_day = {d: hash(tuple(r)) for d in days if (r := day_by_cluster_and_type(d))}
         t2 = time.perf_counter()
-        rows = sum(len(v) for v in one.values())
-        same = {d: v for d, v in one.items() if v} == {d: v for d, v in per_day.items() if v}
-        print(f"\n{kind}: export of {len(days)} days, {rows:,} rows: one query {t1 - t0:.1f} s "
-              f"(peak RSS +{(rss1 - rss0) / 1024:.0f} MB), day by day {t2 - t1:.1f} s; same rows: {same}")
+        same = streamed == per_day
+        print(f"\n{kind}: export of {len(days)} days, {rows:,} rows: streamed {t1 - t0:.1f} s "
+              f"(peak RSS +{(rss1 - rss0) / 1024:.0f} MB), day by day (the API's per-day SQL) {t2 - t1:.1f} s; "
+              f"same rows every day: {same}; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
+    out = home / "usage-report.csv"
+    env = {k: v for k, v in os.environ.items() if k != "BRIDGX_DB_TIMEOUT_SECONDS"}  # the default timeout
+    env.update(BRIDGX_DATABASE_URL=url, BRIDGX_HOME=str(home), BRIDGX_CONFIG="embedded")
+    cmd = [sys.executable, "manage.py", "usage-report", "--from", days[0].isoformat(), "--to", days[-1].isoformat(),
+           "-o", str(out)]
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    with out.open() as f:
+        rows = sum(1 for _ in f) - 1
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"{kind}: `{' '.join(cmd[1:4])} ... -o FILE`: {wall:.1f} s, {rows:,} CSV rows, peak RSS {peak:.0f} MB; "
+          f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
 
 
 def main() -> None:
@@ -330,23 +358,28 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     ap.add_argument("--seed-only", action="store_true", help="seed, then stop")
     ap.add_argument("--export", action="store_true",
-                    help="time the 90-day finance export (one query vs day by day, same rows), then stop")
+                    help="time the 90-day finance export (streamed vs day by day, same rows; then "
+                         "`manage.py usage-report`), then stop")
     args = ap.parse_args()
 
     rng = random.Random(42)
     home = Path(args.home)
     home.mkdir(parents=True, exist_ok=True)
     url = database_url(args.db, home)
+    if args.export:  # the day-by-day reference's queries can pass the default 10 s on a busy machine
+        os.environ.setdefault("BRIDGX_DB_TIMEOUT_SECONDS", "300")
     if not args.reuse:
         recreate(args.db, home)
     app = make_app(url, home)
     if not args.reuse:
         log(f"seeding {args.rows:,} instances into {args.db}")
         seed(app, args.rows, args.orgs, args.clusters, rng)
+    else:
+        migrate(app)
     if args.seed_only:
         return
     if args.export:
-        export(app, args.db)
+        export(app, args.db, url, home)
         return
     toks = tokens(app, args.orgs)
     sample = samples(app, args.orgs, rng)

@@ -229,13 +229,13 @@ def test_usage_report_csv_and_json(app, api, fleet, clock):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spans=spans)
 def test_export_over_a_range_equals_day_by_day(app, api, fleet, monkeypatch, zone, spans):
-    """The one-query export gives exactly the per-day SQL's numbers, DST days and half-hour
+    """The streamed export gives exactly the per-day SQL's numbers, DST days and half-hour
     offsets included (New York changes clocks on 2021-11-07, Lord Howe by 30 min on 2021-10-03)."""
     from sqlalchemy import delete
 
     from app.extensions import db
     from app.instances.models import Instance
-    from app.usage.service import day_by_cluster_and_type, range_by_cluster_and_type
+    from app.usage.service import day_by_cluster_and_type, export_days
 
     base = {"Asia/Shanghai": BASE, "America/New_York": utc("2021-11-06 12:00:00"),
             "Australia/Lord_Howe": utc("2021-10-02 05:00:00")}[zone]
@@ -251,8 +251,142 @@ def test_export_over_a_range_equals_day_by_day(app, api, fleet, monkeypatch, zon
     days = [base.date() - timedelta(days=2) + timedelta(days=k) for k in range(10)]
     with app.app_context():
         expected = {d: rows for d in days if (rows := day_by_cluster_and_type(d))}
-        got = {d: rows for d, rows in range_by_cluster_and_type(days).items() if rows}
+        got = {d: rows for d, rows in export_days(days) if rows}
         assert got == expected
+        # a report that ends (and one that starts) while spans are running
+        assert {d: r for d, r in export_days(days[1:5]) if r} == {d: r for d in days[1:5] if (r := expected.get(d))}
         only = [fleet.clusters["prop"]] if "prop" in fleet.clusters else []
-        assert ({d: r for d, r in range_by_cluster_and_type(days, only).items() if r}
+        assert ({d: r for d, r in export_days(days, only) if r}
                 == {d: r for d in days if (r := day_by_cluster_and_type(d, only))})
+
+
+# ---------------------------------------------------------------- the export's numbers, pinned by hand
+def _report(app, *args) -> list[tuple]:
+    """`usage-report` CSV rows as (date, organization, cluster_name, instance_type, instances, seconds), in order."""
+    from click.testing import CliRunner
+
+    from app.usage.cli import usage_report
+    with app.app_context():
+        result = CliRunner().invoke(usage_report, list(args))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "date,organization,cluster_id,cluster_name,instance_type,instances,seconds"
+    return [(r["date"], r["organization"], r["cluster_name"], r["instance_type"], int(r["instances"]),
+             int(r["seconds"])) for r in csv.DictReader(io.StringIO(result.stdout))]
+
+
+def test_usage_report_pinned_days(app, fleet, make_user, clock):
+    """Per-day instances and seconds of the export on hand-computed spans (Shanghai; now is
+    2021-10-20 12:00): midnights, the report's first and last day, fractions, zero-second spans,
+    machines still running, ghosts the reconciler closed, failed, two types, two organisations."""
+    g6, c6 = "ecs.g6.large", "ecs.c6.large"
+    fleet.add("inside", "2021-10-11 10:00:00", "2021-10-11 10:30:00")
+    fleet.add("from-before", "2021-10-10 22:00:00", "2021-10-11 03:00:00")  # crosses the report's start
+    fleet.add("midnight", "2021-10-11 20:00:00", "2021-10-12 03:00:00")
+    fleet.add("running", "2021-10-12 23:00:00")  # crosses the report's end, still running
+    fleet.add("whole", "2021-10-09 12:00:00", "2021-10-14 00:00:00")
+    fleet.add("at-midnight", "2021-10-11 22:00:00", "2021-10-12 00:00:00")  # no row on the 12th
+    fleet.add("from-midnight", "2021-10-11 00:00:00", "2021-10-11 00:00:01")
+    fleet.add("before", "2021-10-10 10:00:00", "2021-10-10 23:59:59")  # no row at all
+    fleet.add("ends-at-start", "2021-10-10 23:00:00", "2021-10-11 00:00:00.999999")  # cut to 00:00:00: no row
+    fleet.add("fractions", "2021-10-11 09:59:59.900000", "2021-10-11 10:00:02.100000")
+    fleet.add("sub-second", "2021-10-11 10:00:00.200000", "2021-10-11 10:00:00.700000")  # a row of 0 s
+    fleet.add("sub-second-midnight", "2021-10-11 23:59:59.500000", "2021-10-12 00:00:00.300000")
+    fleet.add("empty-at-midnight", "2021-10-12 00:00:00.200000", "2021-10-12 00:00:00.700000")  # no row
+    fleet.add("after", "2021-10-13 00:00:00", "2021-10-13 01:00:00")  # no row
+    # a ghost: the reconciler found it gone and ended it at the last time the cloud showed it
+    fleet.add("ghost", "2021-10-11 08:00:00", "2021-10-11 09:00:00", status="Deleted",
+              last_seen_at=utc("2021-10-11 09:00:00"))
+    # last seen long ago but not (yet) found gone: billed until now
+    fleet.add("unseen", "2021-10-11 08:00:00", last_seen_at=utc("2021-10-11 09:00:00"))
+    fleet.add("failed", "2021-10-11 12:00:00", "2021-10-11 12:00:05", status="Failed")
+    fleet.add("mixed", "2021-10-11 01:00:00", "2021-10-11 02:00:00")
+    fleet.add("mixed", "2021-10-11 03:00:00", "2021-10-11 03:30:00")
+    fleet.add("mixed", "2021-10-12 05:00:00", "2021-10-12 06:00:00", instance_type=c6)
+    Fleet(app, make_user("beta")).add("other-org", "2021-10-12 12:00:00", "2021-10-12 12:00:42")
+
+    a = "acme"
+    assert _report(app, "--from", "2021-10-11", "--to", "2021-10-12") == [
+        ("2021-10-11", a, "inside", g6, 1, 1800),
+        ("2021-10-11", a, "from-before", g6, 1, 10800),
+        ("2021-10-11", a, "midnight", g6, 1, 14400),
+        ("2021-10-11", a, "whole", g6, 1, 86400),
+        ("2021-10-11", a, "at-midnight", g6, 1, 7200),
+        ("2021-10-11", a, "from-midnight", g6, 1, 1),
+        ("2021-10-11", a, "fractions", g6, 1, 3),
+        ("2021-10-11", a, "sub-second", g6, 1, 0),
+        ("2021-10-11", a, "sub-second-midnight", g6, 1, 1),
+        ("2021-10-11", a, "ghost", g6, 1, 3600),
+        ("2021-10-11", a, "unseen", g6, 1, 16 * 3600),
+        ("2021-10-11", a, "failed", g6, 1, 5),
+        ("2021-10-11", a, "mixed", g6, 2, 5400),
+        ("2021-10-12", a, "midnight", g6, 1, 10800),
+        ("2021-10-12", a, "running", g6, 1, 3600),
+        ("2021-10-12", a, "whole", g6, 1, 86400),
+        ("2021-10-12", a, "unseen", g6, 1, 86400),
+        ("2021-10-12", a, "mixed", c6, 1, 3600),
+        ("2021-10-12", "beta", "other-org", g6, 1, 42),
+    ]
+    # today is cut at now, tomorrow has nothing yet
+    fleet.add("today", "2021-10-20 09:00:00")
+    fleet.add("today-done", "2021-10-20 00:30:00", "2021-10-20 01:00:00")
+    assert _report(app, "--from", "2021-10-19", "--to", "2021-10-21") == [
+        ("2021-10-19", a, "running", g6, 1, 86400),
+        ("2021-10-19", a, "unseen", g6, 1, 86400),
+        ("2021-10-20", a, "running", g6, 1, 43200),
+        ("2021-10-20", a, "unseen", g6, 1, 43200),
+        ("2021-10-20", a, "today", g6, 1, 10800),
+        ("2021-10-20", a, "today-done", g6, 1, 1800),
+    ]
+    assert _report(app, "--from", "2021-10-21", "--to", "2021-10-30") == []
+    assert _report(app, "--from", "2021-10-12", "--to", "2021-10-12", "--org", "beta") == [
+        ("2021-10-12", "beta", "other-org", g6, 1, 42)]
+    assert _report(app, "--from", "2021-10-11", "--to", "2021-10-11", "--cluster", "mixed") == [
+        ("2021-10-11", a, "mixed", g6, 2, 5400)]
+
+
+def test_usage_report_pinned_daylight_saving(app, fleet, clock, monkeypatch):
+    """New York: 2021-11-07 is 25 hours; 01:30 happens twice that night."""
+    monkeypatch.setitem(app.config, "TIMEZONE", "America/New_York")
+    clock("2021-11-20 12:00:00")
+    g6 = "ecs.g6.large"
+    fleet.add("across", datetime(2021, 11, 7, 2), datetime(2021, 11, 8, 6))  # 11-06 22:00 EDT → 11-08 01:00 EST
+    fleet.add("twice", datetime(2021, 11, 7, 5, 30), datetime(2021, 11, 7, 6, 30))  # 01:30 EDT → 01:30 EST
+    fleet.add("late", datetime(2021, 11, 8, 4, 30), datetime(2021, 11, 8, 5, 30))  # 11-07 23:30 → 11-08 00:30 EST
+    assert _report(app, "--from", "2021-11-06", "--to", "2021-11-08") == [
+        ("2021-11-06", "acme", "across", g6, 1, 7200),
+        ("2021-11-07", "acme", "across", g6, 1, 25 * 3600),
+        ("2021-11-07", "acme", "twice", g6, 1, 3600),
+        ("2021-11-07", "acme", "late", g6, 1, 1800),
+        ("2021-11-08", "acme", "across", g6, 1, 3600),
+        ("2021-11-08", "acme", "late", g6, 1, 1800),
+    ]
+
+
+def test_usage_report_json_is_written_as_it_goes():
+    """The JSON export writes each day of a cluster once its rows are read (flat memory over any
+    range), and the text is exactly `json.dump(list, indent=1)`'s."""
+    from app.usage.cli import write_json
+
+    out = io.StringIO()
+    d1, d2 = date(2021, 10, 11), date(2021, 10, 12)
+
+    def rows():
+        yield d1, 1, "web", "acme", "ecs.g6.large", 2, 7200
+        yield d1, 1, "web", "acme", "ecs.c6.large", 1, 30
+        yield d1, 2, "数据库", "acme", "ecs.g6.large", 1, 5
+        assert '"cluster_id": 1' in out.getvalue()  # day 1 of cluster 1 is out already
+        yield d2, 1, "web", "acme", "ecs.g6.large", 1, 3600
+
+    write_json(rows(), out)
+    web = {"date": "2021-10-11", "organization": "acme", "cluster_id": 1, "cluster_name": "web", "instances": 3,
+           "seconds": 7230, "instance_types": [{"instance_type": "ecs.g6.large", "instances": 2, "seconds": 7200},
+                                               {"instance_type": "ecs.c6.large", "instances": 1, "seconds": 30}]}
+    db_ = {"date": "2021-10-11", "organization": "acme", "cluster_id": 2, "cluster_name": "数据库", "instances": 1,
+           "seconds": 5, "instance_types": [{"instance_type": "ecs.g6.large", "instances": 1, "seconds": 5}]}
+    web2 = {"date": "2021-10-12", "organization": "acme", "cluster_id": 1, "cluster_name": "web", "instances": 1,
+            "seconds": 3600, "instance_types": [{"instance_type": "ecs.g6.large", "instances": 1, "seconds": 3600}]}
+    assert out.getvalue() == json.dumps([web, db_, web2], ensure_ascii=False, indent=1) + "\n"
+    empty = io.StringIO()
+    write_json(iter(()), empty)
+    assert empty.getvalue() == "[]\n"

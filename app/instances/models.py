@@ -29,6 +29,9 @@ class Instance(db.Model):
         # began; both are ranges of these covering indexes.
         Index("ix_instances_org_span", "org_id", "deleted_at", "created_at"),
         Index("ix_instances_cluster_span", "cluster_id", "deleted_at", "created_at"),
+        # Usage export: the spans starting / ending on a day, every organisation, index-only.
+        Index("ix_instances_created_span", "created_at", "deleted_at", "cluster_id", "instance_type"),
+        Index("ix_instances_deleted_span", "deleted_at", "created_at", "cluster_id", "instance_type"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
@@ -48,7 +51,7 @@ class Instance(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     running_at = mapped_column(UTCDateTime, nullable=True)
-    deleted_at = mapped_column(UTCDateTime, nullable=True, index=True)
+    deleted_at = mapped_column(UTCDateTime, nullable=True)
     # The last time the reconciler saw the cloud running it: a machine that vanishes from the
     # cloud is billed until then, not until the pass that noticed.
     last_seen_at = mapped_column(UTCDateTime, nullable=True)

@@ -42,20 +42,20 @@ def _clusters(cluster: str | None, org: str | None) -> dict[int, tuple[str, str]
 def report(start, end, cluster: str | None = None, org: str | None = None, progress: bool = True):
     """Yield (day, cluster_id, cluster name, org name, instance_type, instances, seconds), day by day.
 
-    One grouped query for the whole range (see `range_by_cluster_and_type`); the progress bar
-    follows the days as they are written."""
+    Streamed: each day is read from the database (the spans starting or ending on it, see
+    `export_days`) just before its rows are written; the progress bar follows the days."""
     from tqdm import tqdm
 
-    from app.usage.service import range_by_cluster_and_type
+    from app.usage.service import export_days
 
     clusters = _clusters(cluster, org)
     if (cluster or org) and not clusters:
         raise click.ClickException("no cluster matches --cluster/--org")
     only = list(clusters) if cluster or org else None
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    per_day = range_by_cluster_and_type(days, only)
-    for day in tqdm(days, unit="day", file=sys.stderr, disable=not progress or len(days) < 8):
-        for cid, itype, count, seconds in per_day.get(day, ()):
+    for day, rows in tqdm(export_days(days, only), total=len(days), unit="day", file=sys.stderr,
+                          disable=not progress or len(days) < 8):
+        for cid, itype, count, seconds in rows:
             name, org_name = clusters.get(cid) or _clusters_by_id(cid)
             yield day, cid, name, org_name, itype, count, seconds
 
@@ -76,17 +76,30 @@ def write_csv(rows, out) -> None:
 
 
 def write_json(rows, out) -> None:
-    """A list of {date, organization, cluster_id, cluster_name, instances, seconds, instance_types: [...]}."""
-    items: dict[tuple, dict] = {}
+    """A list of {date, organization, cluster_id, cluster_name, instances, seconds, instance_types: [...]},
+    one per day and cluster, each written as soon as its rows are read (they come day by day, cluster
+    by cluster), in the same text as `json.dump(list, indent=1)`."""
+    item, started = None, False
+    encode = json.JSONEncoder(ensure_ascii=False, indent=1).encode
+
+    def flush():
+        nonlocal started
+        out.write(",\n" if started else "[\n")
+        out.write(" " + encode(item).replace("\n", "\n "))  # one level in
+        started = True
+
     for day, cid, name, org_name, itype, count, seconds in rows:
-        item = items.setdefault((day, cid), {"date": day.isoformat(), "organization": org_name, "cluster_id": cid,
-                                             "cluster_name": name, "instances": 0, "seconds": 0,
-                                             "instance_types": []})
+        if item is None or item["cluster_id"] != cid or item["date"] != day.isoformat():
+            if item is not None:
+                flush()
+            item = {"date": day.isoformat(), "organization": org_name, "cluster_id": cid, "cluster_name": name,
+                    "instances": 0, "seconds": 0, "instance_types": []}
         item["instances"] += count
         item["seconds"] += seconds
         item["instance_types"].append({"instance_type": itype, "instances": count, "seconds": seconds})
-    json.dump(list(items.values()), out, ensure_ascii=False, indent=1)
-    out.write("\n")
+    if item is not None:
+        flush()
+    out.write("\n]\n" if started else "[]\n")
 
 
 @click.command("usage-report")
