@@ -390,3 +390,25 @@ def test_usage_report_json_is_written_as_it_goes():
     empty = io.StringIO()
     write_json(iter(()), empty)
     assert empty.getvalue() == "[]\n"
+
+
+def test_a_span_the_cloud_clock_ends_before_it_starts_bills_nothing_in_the_export(app, api, fleet, monkeypatch):
+    """created_at is the cloud's accept time, deleted_at ours: with the cloud's clock ahead, a
+    machine deleted at once can end seconds "before" it started. The API bills it 0 seconds; the
+    finance export must agree (not subtract them from the cluster's other machines)."""
+    from sqlalchemy import delete
+
+    from app.extensions import db
+    from app.instances.models import Instance
+    from app.usage.service import day_by_cluster_and_type, export_days
+    monkeypatch.setattr("app.usage.service.utcnow", lambda: BASE + timedelta(days=2))
+    with app.app_context():
+        db.session.execute(delete(Instance))
+        db.session.commit()
+    fleet.add("skew", BASE + timedelta(hours=3, seconds=5), BASE + timedelta(hours=3))  # ends 5 s "before"
+    fleet.add("skew", BASE + timedelta(hours=1), BASE + timedelta(hours=2))  # an hour
+    day = date(2021, 10, 11)  # BASE is its midnight in the deployment's zone
+    with app.app_context():
+        [(_, _, machines, seconds)] = day_by_cluster_and_type(day)
+        assert (machines, seconds) == (2, 3600)
+        assert dict(export_days([day]))[day] == day_by_cluster_and_type(day)

@@ -193,7 +193,9 @@ def _edges(wins: list[tuple[int, int]], report_start: bool, scope: list) -> dict
     for k, (a, b) in enumerate(wins):
         parts.append(_grouped(2 * k, _starting(a, b, report_start and k == 0) + scope,
                               _greatest(_epoch(Instance.created_at), a) - a))
-        parts.append(_grouped(2 * k + 1, _ending(a, b) + scope, b - _epoch(Instance.deleted_at)))
+        # a span the cloud's clock ends before it starts (deleted < created) ends where it starts: 0 s
+        parts.append(_grouped(2 * k + 1, _ending(a, b) + scope,
+                              b - _greatest(_epoch(Instance.deleted_at), _greatest(_epoch(Instance.created_at), a))))
     out: dict[int, dict] = {}
     for tag, cid, itype, n, seconds in db.session.execute(union_all(*parts)):
         out.setdefault(tag, {})[cid, itype] = (n, seconds)
