@@ -385,7 +385,7 @@ def test_rate_budgets_belong_to_the_account_row_not_the_key_string(app, make_use
         def __init__(self):
             self.keys = []
 
-        def acquire(self, key, rate):
+        def acquire(self, key, rate, urgent=False):
             self.keys.append(key)
             return 0.0
     recorder = Recorder()
