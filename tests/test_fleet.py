@@ -84,6 +84,30 @@ def test_an_expand_does_not_spin_while_its_machines_boot(app, api, sim, cloud_cl
     assert len(rounds) < 100, f"{len(rounds)} engine loop rounds while waiting {rounds[-1] - rounds[0]:.1f} s"
 
 
+def test_a_resumed_expand_does_not_spin_while_its_creates_are_in_flight(app, api, sim, cloud_cluster, no_worker,
+                                                                        monkeypatch):
+    """A resumed task lists its machines by tag once its creates are done; until then the pending
+    listing must not wake the loop at once. It did: the engine spun for as long as the creates took,
+    and in a fresh worker that starved the thread importing the cloud SDK for ~50 s."""
+    from app.extensions import db
+    from app.tasks.models import Task
+    from app.tasks.readiness import Readiness
+    cluster = cloud_cluster()
+    sim.configure(latency={"create": 1.5})
+    task_id = expand(api, cluster, 10)
+    with app.app_context():
+        db.session.get(Task, task_id).runs = 1  # an earlier run claimed it, then died
+        db.session.commit()
+    rounds = []
+    original = Readiness.next_due
+    monkeypatch.setattr(Readiness, "next_due", lambda self, now: rounds.append(now) or original(self, now))
+    run_engine(app, task_id)
+    status, body = api.get("task/describe", task_id=task_id)
+    assert body["data"]["task_status"] == "SUCCESS", body
+    # 1.5 s of create, a short boot: a handful of rounds, not a loop at full speed
+    assert len(rounds) < 100, f"{len(rounds)} engine loop rounds in {rounds[-1] - rounds[0]:.1f} s"
+
+
 def test_a_late_tasks_first_batch_is_created_before_the_batches_other_tasks_queued(app, api, sim, cloud_cluster,
                                                                                    no_worker, monkeypatch):
     """Tasks share the account's create budget. One task's ten batches wait for tokens; three tasks

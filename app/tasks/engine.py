@@ -501,7 +501,7 @@ class Expander(_Runner):
                 wake = readiness.next_due(time.time())
                 if wake == 0 and _polling(futures) >= POLLERS:
                     wake = 1.0  # every poller is busy: nothing to start before a call returns
-                if self.sweep_at is not None:
+                if self.sweep_at is not None and not creating:  # (the listing waits for the creates)
                     wake = max(min(wake if wake is not None else 1.0, self.sweep_at - time.time()), 0.0)
                 pause = min(wake if wake is not None else 1.0, 1.0)
                 if futures:
