@@ -217,7 +217,8 @@ def authenticate(header: str | None) -> Principal:
     token = header[len("Bearer "):].strip()
     if token.startswith(API_TOKEN_PREFIX):
         # the token and its user in one round trip (this runs on every request)
-        row = db.session.execute(select(ApiToken.id, ApiToken.revoked, User).outerjoin(User, User.id == ApiToken.user_id)
+        row = db.session.execute(select(ApiToken.id, ApiToken.revoked, User)
+                                 .outerjoin(User, User.id == ApiToken.user_id)
                                  .where(ApiToken.token_sha256 == _sha256(token))).first()
         if row is None or row.revoked:
             raise Unauthorized({"reason": "invalid token"})
