@@ -195,18 +195,22 @@ def redis_limiters(make_redis):
     return [make_redis() for _ in range(2)]
 
 
-def test_redis_limiter_shares_one_budget_between_limiters(redis_limiters):
-    first, second = redis_limiters
+def hammer_two(limiters, urgent=lambda n: False) -> list:
+    """40 calls at 25/s from 8 threads, alternating between two limiters; call n urgent if urgent(n)."""
+    first, second = limiters
     key = ("TencentCloud", "AK", "ap-guangzhou", "RunInstances")
     turn = iter(range(10**6))
     lock = threading.Lock()
 
     def acquire():
         with lock:
-            limiter = first if next(turn) % 2 else second
-        limiter.acquire(key, 25.0)
+            n = next(turn)
+        (first if n % 2 else second).acquire(key, 25.0, urgent=urgent(n))
+    return hammer(acquire, threads=8, per_thread=5)
 
-    stamps = hammer(acquire, threads=8, per_thread=5)
+
+def test_redis_limiter_shares_one_budget_between_limiters(redis_limiters):
+    stamps = hammer_two(redis_limiters)
     assert len(stamps) == 40
     assert max(stamps) - min(stamps) >= 39 / 25.0 * 0.95
     assert_held_to_rate(stamps, 25.0, burst=1)
@@ -218,17 +222,7 @@ def test_redis_limiter_serves_urgent_calls_before_the_queued_ones_of_other_proce
 
 
 def test_redis_limiter_holds_mixed_urgent_and_normal_calls_to_the_rate(redis_limiters):
-    first, second = redis_limiters
-    key = ("TencentCloud", "AK", "ap-guangzhou", "RunInstances")
-    turn = iter(range(10**6))
-    lock = threading.Lock()
-
-    def acquire():
-        with lock:
-            n = next(turn)
-        (first if n % 2 else second).acquire(key, 25.0, urgent=n % 3 == 0)
-
-    stamps = hammer(acquire, threads=8, per_thread=5)
+    stamps = hammer_two(redis_limiters, urgent=lambda n: n % 3 == 0)
     assert len(stamps) == 40
     assert_held_to_rate(stamps, 25.0, burst=1)
 
