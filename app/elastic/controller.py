@@ -46,7 +46,7 @@ from app.elastic import policy, schedules
 from app.elastic.metrics import REPLACEMENTS
 from app.elastic.models import ElasticLease, MachineReplacement
 from app.extensions import db
-from app.instances.models import DELETED, PENDING, RUNNING, Instance
+from app.instances.models import DELETED, PENDING, RUNNING, Instance, last_alive_at
 from app.providers import base
 from app.tasks import evidence, service as tasks
 from app.tasks.engine import provider_for
@@ -223,7 +223,7 @@ def heal(cluster: Cluster, now: datetime) -> list[Instance]:
     if gone:  # billed until last seen running, not until this pass (the reconciler's rule)
         db.session.execute(update(Instance), [
             {"id": r.id, "status": DELETED,
-             "deleted_at": max(t for t in (r.created_at, r.running_at, r.last_seen_at) if t is not None)}
+             "deleted_at": last_alive_at(r)}
             for r in gone])
     db.session.commit()
     for _, reason, _ in dead:

@@ -56,3 +56,9 @@ class Instance(db.Model):
     # cloud is billed until then, not until the pass that noticed.
     last_seen_at = mapped_column(UTCDateTime, nullable=True)
     protected: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # scale-in protection
+
+
+def last_alive_at(row):
+    """When a machine found gone from the cloud was last known alive (the latest of its created,
+    running and last-seen times): where its billed span ends, not when we noticed."""
+    return max(t for t in (row.created_at, row.running_at, row.last_seen_at) if t is not None)

@@ -32,7 +32,7 @@ from sqlalchemy import insert, select, update
 from app.clusters.models import STANDARD, Cluster
 from app.core.db import utcnow
 from app.extensions import db
-from app.instances.models import DELETED, DELETING, LIVE, PENDING, RUNNING, Instance
+from app.instances.models import DELETED, DELETING, LIVE, PENDING, RUNNING, Instance, last_alive_at
 from app.providers import base
 from app.tasks.engine import cluster_tag, provider_for
 from app.tasks import evidence
@@ -228,7 +228,7 @@ def reconcile_cluster(cluster: Cluster, started: datetime | None = None) -> dict
         gone_rows = [rows[i] for i in gone]
         db.session.execute(update(Instance), [
             {"id": r.id, "status": DELETED,
-             "deleted_at": max(t for t in (r.created_at, r.running_at, r.last_seen_at) if t is not None)}
+             "deleted_at": last_alive_at(r)}
             for r in gone_rows])
         evidence.forget(cid, (GONE,), gone)
         db.session.commit()
