@@ -135,6 +135,46 @@ def test_concurrent_password_hashes_are_bounded(app, monkeypatch):
     assert 1 <= peak[0] <= app.config["LOGIN_HASH_CONCURRENCY"]
 
 
+@pytest.mark.parametrize("call", ["hash_password", "password_matches"])
+def test_password_changes_share_the_hash_bound(app, monkeypatch, call):
+    """Changing a password (user/modify_password checks the old one and hashes the new one;
+    create_user and the operator's set-password hash too) takes the same bounded slots as a
+    login: an authenticated caller cannot run unbounded 19 MiB argon2 hashes at once."""
+    from app.auth import service
+    active, peak, lock = [0], [0], threading.Lock()
+
+    class Counting:
+        def _busy(self):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.05)
+            with lock:
+                active[0] -= 1
+
+        def hash(self, *_):
+            self._busy()
+            return "$argon2id$x"
+
+        def verify(self, *_):
+            self._busy()
+            return True
+
+    monkeypatch.setattr(service, "_hasher", Counting())
+    user = type("U", (), {"password_hash": "$argon2id$..."})()
+
+    def attempt():
+        with app.app_context():
+            service.hash_password("pw") if call == "hash_password" else service.password_matches(user, "pw")
+
+    threads = [threading.Thread(target=attempt) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 <= peak[0] <= app.config["LOGIN_HASH_CONCURRENCY"]
+
+
 # ---------------------------------------------------------------- finding 8: revocation
 def _bearer(app, token):
     return Api(app.test_client(), token)

@@ -52,6 +52,7 @@ def _slots() -> threading.BoundedSemaphore:
 
 
 def hash_password(password: str) -> str:
+    """Every argon2 run (login, password change, user creation) takes one of the bounded slots."""
     with _slots():
         return _hasher.hash(password)
 
@@ -89,15 +90,8 @@ def check_password(password: str, username: str | None = None) -> None:
         raise ParamInvalid("password", reason)
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
 def password_matches(user: User, password: str) -> bool:
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    return _verify(user.password_hash, password)
 
 
 def create_user(org_name: str | None, username: str, password: str, admin: bool = False,
