@@ -49,8 +49,8 @@ def app_with_schema():
 
 
 def _migrate(app) -> None:
-    from flask_migrate import upgrade
-    upgrade(directory=app.extensions["migrate"].directory)
+    from app.core import schema
+    schema.upgrade(app)
 
 
 class LazyGroup(click.Group):

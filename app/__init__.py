@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
@@ -11,7 +10,6 @@ from sqlalchemy.engine import Engine
 
 from config import BaseConfig, load_config
 
-MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 BLUEPRINTS = ("app.auth.views", "app.auth.token_views", "app.accounts.views", "app.clusters.views", "app.tasks.views", "app.health.views",
               "app.instances.views", "app.usage.views", "app.network.views", "app.catalog.views",
               "app.metrics.views", "app.users.views", "app.orgs.views", "app.custom.views",
@@ -20,7 +18,7 @@ BLUEPRINTS = ("app.auth.views", "app.auth.token_views", "app.accounts.views", "a
 
 def create_app(config: BaseConfig | None = None) -> Flask:
     from app.core import errors, logs, security, tenancy
-    from app.extensions import api, db, migrate
+    from app.extensions import api, db
 
     config = config or load_config()
     app = Flask(__name__)
@@ -32,7 +30,6 @@ def create_app(config: BaseConfig | None = None) -> Flask:
 
     importlib.import_module("app.models")  # every table in the metadata
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     api.init_app(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]

@@ -73,17 +73,17 @@ def recreate(kind: str, home: Path) -> None:
 
 # ---------------------------------------------------------------- seeding
 def seed(app, rows: int, orgs: int, clusters: int, rng: random.Random) -> None:
-    from flask_migrate import upgrade
     from sqlalchemy import insert
 
     from app.accounts.models import CloudAccount
     from app.auth.models import Organization, User
     from app.clusters.models import Cluster
     from app.core.crypto import encrypt
+    from app.core.schema import upgrade
     from app.extensions import db
 
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
+        upgrade(app)
         t0 = time.time()
         secret = encrypt("bench-secret")
         db.session.execute(insert(Organization), [{"id": o, "name": f"bench-org-{o}"} for o in range(1, orgs + 1)])
@@ -127,9 +127,9 @@ def seed(app, rows: int, orgs: int, clusters: int, rng: random.Random) -> None:
 
 def migrate(app) -> None:
     """A reused database gets the newer migrations (indexes) too."""
-    from flask_migrate import upgrade
+    from app.core.schema import upgrade
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
+        upgrade(app)
 
 
 def _sqlite_time(value):

@@ -156,9 +156,8 @@ def _no_process_left_behind():
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
-    from flask_migrate import upgrade
-
     from app import create_app
+    from app.core import schema
     from app.extensions import db
 
     home = tmp_path_factory.mktemp("bridgx-home")
@@ -167,7 +166,7 @@ def app(tmp_path_factory):
     with application.app_context():
         if application.config["SQLALCHEMY_DATABASE_URI"].startswith("mysql"):
             _drop_everything(db)
-        upgrade(directory=application.extensions["migrate"].directory)
+        schema.upgrade(application)
     yield application
 
 

@@ -263,19 +263,19 @@ def test_rotating_the_secret_key_loses_no_machine(app, api, sim, cloud_cluster):
 
 MIGRATION_SCRIPT = r"""
 import hashlib, sys
-from flask_migrate import upgrade
 from sqlalchemy import text
 from app import create_app
+from app.core.schema import upgrade
 from app.extensions import db
 app = create_app()
 with app.app_context():
-    upgrade(directory=app.extensions["migrate"].directory, revision="0001")
+    upgrade(app, revision="0001")
     with db.engine.begin() as conn:  # a machine recorded before the upgrade
         conn.execute(text("PRAGMA foreign_keys=OFF"))
         conn.execute(text("INSERT INTO instances (org_id, cluster_id, account_id, instance_id, provider, region_id, "
                           "zone_id, instance_type, image_id, status, created_at) VALUES (1, 1, 1, 'i-1', "
                           "'AlibabaCloud', 'r', 'z', 't', '', 'Running', CURRENT_TIMESTAMP)"))
-    upgrade(directory=app.extensions["migrate"].directory, revision="r16b")
+    upgrade(app, revision="r16b")
     from app.core.deployment import deployment_id, legacy_id
     print("IDS", deployment_id(), legacy_id(app.config["SECRET_KEY"]))
 """
