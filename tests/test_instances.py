@@ -241,3 +241,8 @@ def test_read_routes_use_a_fixed_number_of_statements_whatever_the_page_holds(ap
     assert len(full) == len(one) == 4, full  # token with user, count, the page's rows, its clusters
     clusters = statements(app, lambda: bot.get("cluster/describe_all"))
     assert len(clusters) <= 5, clusters  # token with user, count, page, live counts, catalogue
+    # and only what the answers show: no password hash with the token, no template JSON in the list
+    token_sql, page_sql = clusters[0], clusters[2]
+    assert "password_hash" not in token_sql, token_sql
+    for unread in ("network_config", "disks", "image_config", "storage_options", "password_encrypted"):
+        assert unread not in page_sql, (unread, page_sql)

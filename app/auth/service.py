@@ -203,6 +203,9 @@ def revoke_user_tokens(username: str) -> int:
     return len(rows)
 
 
+PRINCIPAL_COLUMNS = (User.id, User.org_id, User.username, User.is_admin, User.disabled, User.session_epoch)
+
+
 def authenticate(header: str | None) -> Principal:
     """The principal behind an `Authorization: Bearer ...` header, or Unauthorized."""
     header = (header or "").strip()  # ComandX sends " Bearer <token>"
@@ -210,13 +213,14 @@ def authenticate(header: str | None) -> Principal:
         raise Unauthorized({"reason": "missing bearer token"})
     token = header[len("Bearer "):].strip()
     if token.startswith(API_TOKEN_PREFIX):
-        # the token and its user in one round trip (this runs on every request)
-        row = db.session.execute(select(ApiToken.id, ApiToken.revoked, User)
+        # the token and its user in one round trip (this runs on every request), only the columns
+        # a principal needs (no ORM entity, no password hash)
+        row = db.session.execute(select(ApiToken.id.label("token_id"), ApiToken.revoked, *PRINCIPAL_COLUMNS)
                                  .outerjoin(User, User.id == ApiToken.user_id)
                                  .where(ApiToken.token_sha256 == _sha256(token))).first()
         if row is None or row.revoked:
             raise Unauthorized({"reason": "invalid token"})
-        user, token_id = row.User, row.id
+        user, token_id = (row if row.id is not None else None), row.token_id
     else:
         try:
             claims = jwt.decode(token, current_app.config["SECRET_KEY"], algorithms=["HS256"],
@@ -229,17 +233,19 @@ def authenticate(header: str | None) -> Principal:
         if not (_small_int(user_id) and (token_id is None or _small_int(token_id)) and _small_int(epoch)):
             raise Unauthorized({"reason": "invalid token"})
         if token_id is None:
-            user = db.session.get(User, int(user_id))
+            user = db.session.execute(select(*PRINCIPAL_COLUMNS).where(User.id == int(user_id))).first()
         else:  # the user and the token the session came from, in one round trip
-            row = db.session.execute(select(User, ApiToken.revoked, ApiToken.user_id).outerjoin(
-                ApiToken, ApiToken.id == int(token_id)).where(User.id == int(user_id))).first()
-            user = row.User if row else None
+            row = db.session.execute(select(*PRINCIPAL_COLUMNS, ApiToken.revoked,
+                                            ApiToken.user_id.label("token_user_id"))
+                                     .outerjoin(ApiToken, ApiToken.id == int(token_id))
+                                     .where(User.id == int(user_id))).first()
+            user = row
         if user is not None and user.disabled:
             raise Unauthorized({"reason": "account disabled"})
         if user is not None and int(epoch) != (user.session_epoch or 0):
             raise Unauthorized({"reason": "session ended"})
         if token_id is not None:
-            if row is None or row.revoked is None or row.revoked or row.user_id != int(user_id):
+            if row is None or row.revoked is None or row.revoked or row.token_user_id != int(user_id):
                 raise Unauthorized({"reason": "token revoked"})
             token_id = int(token_id)
     if user is None:

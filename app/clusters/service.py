@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import load_only
 
 from app.accounts import service as accounts
 from app.accounts.models import CloudAccount
@@ -219,9 +220,16 @@ def type_desc(cluster: Cluster, ext: dict) -> str:
     return f"{ext['core']}核{ext['memory']}G({cluster.instance_type})"
 
 
+# What a list row shows: the template's network, disks, image and elastic settings are not read here.
+LIST_COLUMNS = load_only(Cluster.id, Cluster.name, Cluster.provider, Cluster.account_id, Cluster.region_id,
+                         Cluster.zone_id, Cluster.instance_type, Cluster.created_at, Cluster.create_by,
+                         Cluster.updated_at, Cluster.update_by, Cluster.cluster_type, Cluster.charge_config,
+                         Cluster.tags, Cluster.desc, Cluster.extend_config, raiseload=True)
+
+
 def list_page(args: dict) -> dict:
     """The manual's keys plus what ComandX's list pages read."""
-    rows, pager = paginate(_filtered(args).order_by(Cluster.id.desc()), args, scalars=False)
+    rows, pager = paginate(_filtered(args).options(LIST_COLUMNS).order_by(Cluster.id.desc()), args, scalars=False)
     counts = _live_counts([c.id for c, _ in rows], [c.id for c, _ in rows if c.cluster_type == CUSTOM])
     cache, out = {}, []
     for c, key in rows:

@@ -19,7 +19,7 @@ def create(body):
 
 @blp.route("/describe_all", methods=["GET"])
 @blp.arguments(ClusterListArgs, location="query")
-@blp.response(200, envelope_schema("ClusterListEnvelope", ClusterListSchema))
+@blp.response(200, envelope_schema("ClusterListEnvelope", ClusterListSchema), lean=True)
 def describe_all(args):
     """The organisation's clusters, newest first, filtered by account, name, provider, type or usage
     (an empty filter is no filter)."""

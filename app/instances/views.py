@@ -8,7 +8,7 @@ blp = Blueprint("instance", __name__, url_prefix="/api/v1/instance", description
 
 @blp.route("/describe_all", methods=["GET"])
 @blp.arguments(InstanceListArgs, location="query")
-@blp.response(200, envelope_schema("InstanceListEnvelope", InstanceListSchema))
+@blp.response(200, envelope_schema("InstanceListEnvelope", InstanceListSchema), lean=True)
 def describe_all(args):
     """The organisation's instances, newest first; `ip` matches the inner or outer IP, `status` is a comma list."""
     return ok(service.list_page(args))

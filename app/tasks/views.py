@@ -70,7 +70,7 @@ def task_list(args):
 
 @blp.route("/task/describe", methods=["GET"])
 @blp.arguments(TaskDescribeArgs, location="query")
-@blp.response(200, envelope_schema("TaskDetailEnvelope", TaskDetailSchema))
+@blp.response(200, envelope_schema("TaskDetailEnvelope", TaskDetailSchema), lean=True)
 def task_describe(args):
     """One task: status, counts, failure reason, timings and per-batch state (live while it runs)."""
     task = service.get(args["task_id"])

@@ -7,7 +7,7 @@ blp = Blueprint("usage", __name__, url_prefix="/api/v1/instance", description="U
 
 @blp.route("/usage_total", methods=["GET"])
 @blp.arguments(UsageArgs, location="query")
-@blp.response(200, envelope_schema("UsageTotalEnvelope", UsageTotalSchema))
+@blp.response(200, envelope_schema("UsageTotalEnvelope", UsageTotalSchema), lean=True)
 def usage_total(args):
     """Machine-seconds used on `date` (deployment timezone) by all the caller's clusters, or one."""
     return ok({"usage_total": service.total(args["date"], args.get("cluster_name"))})
