@@ -16,8 +16,8 @@ rate plus the burst even after a stall.
 Two priorities. An urgent call (`URGENT` set in the calling thread's context: the scaling engine
 marks each task's first create batch and its first readiness polls) is served before every normal
 call waiting on the same key: a normal call takes a token only if one is left over for each urgent
-caller waiting. Among themselves, urgent calls and normal calls are each served in no particular
-order. Through Redis, an urgent caller is waiting while it keeps asking: one that stops (its process
+caller waiting. Among themselves, urgent calls and normal calls are each served in arrival order
+within a process, and in no particular order across processes. Through Redis, an urgent caller is waiting while it keeps asking: one that stops (its process
 died) lapses URGENT_GRACE seconds after it was due back, so it holds the others back no longer.
 
 Calls waiting on one key in one process queue there (`_Queues`): urgent ones first, then by arrival,
@@ -45,6 +45,7 @@ Key = tuple  # (provider, account, region, api)
 # Set in the thread that makes a cloud call; registry._call hands it to the limiter.
 URGENT: ContextVar[bool] = ContextVar("bridgx_urgent_call", default=False)
 URGENT_GRACE = 2.0  # seconds a silent urgent waiter still counts in Redis after it was due back
+REDIS_RETRY_SECONDS = 1.0  # after a Redis error, this process's calls use local buckets this long
 
 
 def resolve_rate(api: str, rates: dict) -> Optional[float]:
@@ -267,6 +268,7 @@ class RedisRateLimiter:
         self._script = client.register_script(_LUA_TAKE)
         self._fallback = LocalRateLimiter(burst)
         self._warned_at = 0.0
+        self._down_until = 0.0  # after a Redis error, calls use the fallback without asking Redis
         self._queues = _Queues()
 
     def waiting(self, key: Key) -> int:
@@ -289,10 +291,17 @@ class RedisRateLimiter:
         import redis
 
         waiter = uuid.uuid4().hex if urgent else ""
+
+        def take() -> float:
+            if time.monotonic() < self._down_until:
+                # another call has just found Redis gone: the calls queued behind it must not
+                # each wait out its timeout in turn
+                raise redis.ConnectionError("Redis was unavailable a moment ago")
+            return _wait_for(lambda: self.try_acquire(key, rate, urgent, waiter), self._sleep)
         try:
-            return self._queues.run(key, urgent, lambda: _wait_for(
-                lambda: self.try_acquire(key, rate, urgent, waiter), self._sleep))
+            return self._queues.run(key, urgent, take)
         except redis.RedisError as exc:
+            self._down_until = max(self._down_until, time.monotonic() + REDIS_RETRY_SECONDS)
             if time.monotonic() - self._warned_at > 60:  # one warning a minute, not one a call
                 self._warned_at = time.monotonic()
                 log.warning("rate limiter: Redis unavailable (%s); using per-process buckets", exc)

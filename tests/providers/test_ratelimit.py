@@ -294,3 +294,23 @@ def test_redis_waiting_calls_ask_redis_about_once_per_token(make_redis):
         return real(*args, **kwargs)
     limiter.try_acquire = counted
     assert asks_per_call(limiter, lambda: asks[0]) <= 3
+
+
+def test_calls_queued_behind_a_hung_redis_fall_back_together():
+    """Redis hangs (each script call times out): the calls queued on the key do not each wait out
+    the timeout in turn; they fall back to this process's buckets once the first has failed."""
+    redis = pytest.importorskip("redis")
+
+    class HungRedis:
+        def register_script(self, _):
+            def script(**_):
+                time.sleep(0.5)  # the client's socket timeout, shortened
+                raise redis.TimeoutError("Timeout reading from socket")
+            return script
+
+    limiter = RedisRateLimiter(client=HungRedis())
+    key = ("AWSCloud", "AK", "us-east-1", "RunInstances")
+    started = time.monotonic()
+    stamps = hammer(lambda: limiter.acquire(key, 1000.0), threads=10, per_thread=1)
+    assert len(stamps) == 10
+    assert max(stamps) - started < 2.0  # one timeout, not ten in a row (5 s)
