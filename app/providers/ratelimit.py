@@ -17,8 +17,9 @@ Two priorities. An urgent call (`URGENT` set in the calling thread's context: th
 marks each task's first create batch and its first readiness polls) is served before every normal
 call waiting on the same key: a normal call takes a token only if one is left over for each urgent
 caller waiting. Among themselves, urgent calls and normal calls are each served in arrival order
-within a process, and in no particular order across processes. Through Redis, an urgent caller is waiting while it keeps asking: one that stops (its process
-died) lapses URGENT_GRACE seconds after it was due back, so it holds the others back no longer.
+within a process, and in no particular order across processes. Through Redis, an urgent caller
+is waiting while it keeps asking: one that stops (its process died) lapses URGENT_GRACE seconds
+after it was due back, so it holds the others back no longer.
 
 Calls waiting on one key in one process queue there (`_Queues`): urgent ones first, then by arrival,
 and only the first asks the bucket (and sleeps until its token is due); the next asks when it has
