@@ -22,9 +22,9 @@ is waiting while it keeps asking: one that stops (its process died) lapses URGEN
 after it was due back, so it holds the others back no longer.
 
 Calls waiting on one key in one process queue there (`_Queues`): urgent ones first, then by arrival,
-and only the first asks the bucket (and sleeps until its token is due); the next asks when it has
-gone. So a key's bucket, in Redis or in memory, is asked about once per token, not once per waiting
-call per token (200 queued creates at 10/s used to ask 2,000 times a second).
+and only the first asks the bucket (sleeping until its token is due); the next is let in when it
+has gone. So a key's bucket, in Redis or in memory, is asked about twice per token, not once per
+waiting call per token (200 queued creates at 10/s used to ask 2,000 times a second).
 
 `burst` is the bucket size. It defaults to 1 token, i.e. calls are spaced evenly at the rate:
 clouds that count requests per second window would throttle a full bucket emptied at once.
@@ -112,29 +112,35 @@ class TokenBucket:
 
 class _Queue:
     """The calls of this process waiting on one key: urgent first, then by arrival. `turn()` blocks
-    until the caller is first; `done()` hands the turn on. An urgent call arriving while a normal
-    one is asking becomes first at once, so it never waits behind a normal call of its process."""
+    until the caller is first; `done()` lets the next one in. Each waiting call has its own event,
+    so a token wakes one thread, not all of them. An urgent call arriving while a normal one asks
+    is let in at once (both ask then; the bucket keeps the token for the urgent one)."""
 
     def __init__(self):
-        self._cond = threading.Condition()
-        self._waiting: list = []  # heap of (0 urgent / 1 normal, arrival)
+        self._lock = threading.Lock()
+        self._waiting: list = []  # heap of (0 urgent / 1 normal, arrival, event)
         self._arrivals = itertools.count()
 
     def __len__(self) -> int:
         return len(self._waiting)
 
+    def _let_in(self) -> None:
+        if self._waiting:
+            self._waiting[0][2].set()
+
     def turn(self, urgent: bool) -> tuple:
-        with self._cond:
-            ticket = (0 if urgent else 1, next(self._arrivals))
+        ticket = (0 if urgent else 1, next(self._arrivals), threading.Event())
+        with self._lock:
             heapq.heappush(self._waiting, ticket)
-            self._cond.wait_for(lambda: self._waiting[0] == ticket)
-            return ticket
+            self._let_in()
+        ticket[2].wait()
+        return ticket
 
     def done(self, ticket: tuple) -> None:
-        with self._cond:
+        with self._lock:
             self._waiting.remove(ticket)
             heapq.heapify(self._waiting)
-            self._cond.notify_all()
+            self._let_in()
 
 
 class _Queues:
