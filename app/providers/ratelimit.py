@@ -27,7 +27,10 @@ has gone. So a key's bucket, in Redis or in memory, is asked about twice per tok
 waiting call per token (200 queued creates at 10/s used to ask 2,000 times a second).
 
 `burst` is the bucket size. It defaults to 1 token, i.e. calls are spaced evenly at the rate:
-clouds that count requests per second window would throttle a full bucket emptied at once.
+clouds that count requests per second window would throttle a full bucket emptied at once. A
+bucket may also hold LATE_TOKENS more, so that a call taking its token a little late (its thread
+woke late on a busy host) does not push every later token back by as much: the calls stay on
+the rate's schedule, and no 1-second window holds more calls than rate + burst (in whole calls).
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ Key = tuple  # (provider, account, region, api)
 # Set in the thread that makes a cloud call; registry._call hands it to the limiter.
 URGENT: ContextVar[bool] = ContextVar("bridgx_urgent_call", default=False)
 URGENT_GRACE = 2.0  # seconds a silent urgent waiter still counts in Redis after it was due back
+LATE_TOKENS = 0.25  # lateness a bucket carries over, in tokens (25 ms at 10 calls/s)
 REDIS_RETRY_SECONDS = 1.0  # after a Redis error, this process's calls use local buckets this long
 
 
@@ -89,7 +93,7 @@ class TokenBucket:
         A normal call leaves one token for each urgent caller waiting."""
         with self._lock:
             now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._tokens = min(self.burst + LATE_TOKENS, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
             need = 1.0 if urgent else 1.0 + self.urgent
             if self._tokens >= need:
@@ -207,7 +211,8 @@ class LocalRateLimiter:
 
 
 # Take one token if there is one; KEYS[1] = bucket, KEYS[2] = urgent waiters (waiter id -> when its
-# claim lapses); ARGV = rate (tokens/s), burst, urgent (1/0), waiter id, grace (s). A normal call
+# claim lapses); ARGV = rate (tokens/s), burst, urgent (1/0), waiter id, grace (s), late tokens
+# (carried over beyond the burst, see LATE_TOKENS). A normal call
 # leaves one token per unlapsed urgent waiter; an urgent call that must wait (re)claims its place
 # until `grace` seconds after it is due back. Returns "0" or the seconds until the caller's token,
 # as a string (Redis would truncate a Lua float reply to an integer). Redis' own clock is used so
@@ -218,6 +223,7 @@ local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local urgent = ARGV[3] == '1'
 local grace = tonumber(ARGV[5])
+local capacity = burst + tonumber(ARGV[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
@@ -227,7 +233,7 @@ if tokens == nil or stamp == nil then
   tokens = burst
   stamp = now
 end
-tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+tokens = math.min(capacity, tokens + math.max(0, now - stamp) * rate)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.6f', now))
 local need = 1
 if not urgent then
@@ -249,7 +255,7 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'stamp', string.format('%.6f', now))
 -- Once the bucket would be full again its state carries no information: let it expire.
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(0, burst - tokens) / rate * 1000) + 1000)
 return string.format('%.6f', wait)
 """
 
@@ -289,7 +295,7 @@ class RedisRateLimiter:
         `waiter` names an urgent caller across its tries."""
         name = self.key_name(key)
         return float(self._script(keys=[name, name + ":urgent"],
-                                  args=[rate, self.burst, int(urgent), waiter, URGENT_GRACE]))
+                                  args=[rate, self.burst, int(urgent), waiter, URGENT_GRACE, LATE_TOKENS]))
 
     def acquire(self, key: Key, rate: Optional[float], urgent: bool = False) -> float:
         """Block until `key` may make one call at `rate` calls/s (None: unlimited)."""

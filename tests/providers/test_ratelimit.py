@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from _timing import assert_held_to_rate
-from app.providers.ratelimit import URGENT_GRACE, LocalRateLimiter, RedisRateLimiter, TokenBucket, resolve_rate
+from app.providers.ratelimit import (LATE_TOKENS, URGENT_GRACE, LocalRateLimiter, RedisRateLimiter, TokenBucket,
+                                     resolve_rate)
 
 # CI points this at its Redis; keys are unique per test and removed afterwards.
 REDIS_URL = os.environ.get("BRIDGX_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
@@ -101,8 +102,8 @@ def test_bucket_spends_its_burst_then_says_when_the_next_token_is_due():
     assert bucket.try_acquire() == pytest.approx(0.1)  # asking again takes nothing
     clock.now += 0.1
     assert bucket.try_acquire() == 0.0
-    clock.now += 10  # idle: refills up to the burst, not beyond
-    assert [bucket.try_acquire() for _ in range(4)] == pytest.approx([0, 0, 0, 0.1])
+    clock.now += 10  # idle: refills up to the burst (plus the lateness it carries), not beyond
+    assert [bucket.try_acquire() for _ in range(4)] == pytest.approx([0, 0, 0, (1 - LATE_TOKENS) / 10])
 
 
 def test_callers_late_after_a_stall_do_not_burst():
@@ -111,8 +112,30 @@ def test_callers_late_after_a_stall_do_not_burst():
     assert bucket.try_acquire() == 0.0
     waits = [bucket.try_acquire() for _ in range(3)]  # three waiters told to come back in 0.1s
     assert waits == pytest.approx([0.1] * 3)
-    clock.now += 2.0  # ...but they all wake 2s later, together
-    assert [bucket.try_acquire() for _ in range(3)] == pytest.approx([0.0, 0.1, 0.1])
+    clock.now += 2.0  # ...but they all wake 2s later, together: one goes, not three
+    late = (1 - LATE_TOKENS) / 10
+    assert [bucket.try_acquire() for _ in range(3)] == pytest.approx([0.0, late, late])
+
+
+def test_a_call_taking_its_token_late_does_not_push_the_next_ones_back():
+    """On a busy host the waiting thread wakes a few ms after its token was due: the next token is
+    still due on the rate's schedule (at 10/s, 10 ms late each time would cost 9 % of the rate)."""
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, burst=1, clock=clock, sleep=clock.sleep)
+    assert bucket.try_acquire() == 0.0
+    clock.now += 0.1 + 0.01  # due at +0.1, asked at +0.11
+    assert bucket.try_acquire() == 0.0
+    clock.now += 0.09  # +0.2: the next token is due now, not at +0.21
+    assert bucket.try_acquire() == 0.0
+
+
+def test_redis_a_call_taking_its_token_late_does_not_push_the_next_ones_back(make_redis):
+    limiter = make_redis()
+    key = ("AWSCloud", "AK", "us-east-1", "RunInstances")
+    assert limiter.try_acquire(key, 10.0) == 0.0
+    time.sleep(0.12)  # due after 0.1 s, asked at least 20 ms late
+    assert limiter.try_acquire(key, 10.0) == 0.0
+    assert limiter.try_acquire(key, 10.0) < 0.095  # the next is due 0.1 s after the last was due
 
 
 def test_acquire_sleeps_until_the_token_is_due():
