@@ -106,40 +106,9 @@ def test_argon2_memory_is_bounded_and_old_hashes_rehash(app):
         assert extract_parameters(new).memory_cost == 19 * 1024
 
 
-def test_concurrent_password_hashes_are_bounded(app, monkeypatch):
-    """At most LOGIN_HASH_CONCURRENCY argon2 runs at once per process, however many logins arrive."""
-    from app.auth import service
-    active, peak, lock = [0], [0], threading.Lock()
-
-    class Counting:
-        def verify(self, *_):
-            with lock:
-                active[0] += 1
-                peak[0] = max(peak[0], active[0])
-            time.sleep(0.05)
-            with lock:
-                active[0] -= 1
-            return True
-
-    monkeypatch.setattr(service, "_hasher", Counting())
-
-    def attempt():
-        with app.app_context():
-            service._verify("$argon2id$...", "pw")
-
-    threads = [threading.Thread(target=attempt) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert 1 <= peak[0] <= app.config["LOGIN_HASH_CONCURRENCY"]
-
-
-@pytest.mark.parametrize("call", ["hash_password", "password_matches"])
-def test_password_changes_share_the_hash_bound(app, monkeypatch, call):
-    """Changing a password (user/modify_password checks the old one and hashes the new one;
-    create_user and the operator's set-password hash too) takes the same bounded slots as a
-    login: an authenticated caller cannot run unbounded 19 MiB argon2 hashes at once."""
+def peak_hashes_at_once(app, monkeypatch, call) -> int:
+    """The most argon2 runs (a counting stand-in, 50 ms each) at once while 16 threads each make
+    call(service) in an app context."""
     from app.auth import service
     active, peak, lock = [0], [0], threading.Lock()
 
@@ -161,18 +130,35 @@ def test_password_changes_share_the_hash_bound(app, monkeypatch, call):
             return True
 
     monkeypatch.setattr(service, "_hasher", Counting())
-    user = type("U", (), {"password_hash": "$argon2id$..."})()
 
     def attempt():
         with app.app_context():
-            service.hash_password("pw") if call == "hash_password" else service.password_matches(user, "pw")
+            call(service)
 
     threads = [threading.Thread(target=attempt) for _ in range(16)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert 1 <= peak[0] <= app.config["LOGIN_HASH_CONCURRENCY"]
+    return peak[0]
+
+
+def test_concurrent_password_hashes_are_bounded(app, monkeypatch):
+    """At most LOGIN_HASH_CONCURRENCY argon2 runs at once per process, however many logins arrive."""
+    peak = peak_hashes_at_once(app, monkeypatch, lambda service: service._verify("$argon2id$...", "pw"))
+    assert 1 <= peak <= app.config["LOGIN_HASH_CONCURRENCY"]
+
+
+@pytest.mark.parametrize("call", ["hash_password", "password_matches"])
+def test_password_changes_share_the_hash_bound(app, monkeypatch, call):
+    """Changing a password (user/modify_password checks the old one and hashes the new one;
+    create_user and the operator's set-password hash too) takes the same bounded slots as a
+    login: an authenticated caller cannot run unbounded 19 MiB argon2 hashes at once."""
+    user = type("U", (), {"password_hash": "$argon2id$..."})()
+    calls = {"hash_password": lambda service: service.hash_password("pw"),
+             "password_matches": lambda service: service.password_matches(user, "pw")}
+    peak = peak_hashes_at_once(app, monkeypatch, calls[call])
+    assert 1 <= peak <= app.config["LOGIN_HASH_CONCURRENCY"]
 
 
 # ---------------------------------------------------------------- finding 8: revocation
