@@ -8,6 +8,7 @@ import re
 import flask_smorest
 import json5
 from flask import current_app, jsonify, request
+from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema, ValidationError, fields
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort
@@ -99,7 +100,7 @@ class Blueprint(flask_smorest.Blueprint):
         documented = super().response(status_code, schema, **kwargs)
         if not lean:
             return documented
-        dumper = schema() if isinstance(schema, type) else schema
+        dumper = resolve_schema_instance(schema)
 
         def decorator(func):
             @functools.wraps(func)
