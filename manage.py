@@ -142,14 +142,18 @@ def run(host, port, demo, demo_port, workers):
     server = EmbeddedServer(app, host, port)  # fails early if the port is taken
     sim = _start_demo(app, demo_port) if demo else None
     home = app.config["HOME"]
-    # The worker (and the beat it forks) run in their own process group: stopping `run` stops
-    # the whole group, and BRIDGX_PARENT_PID makes them stop by themselves if `run` is killed.
+    # The worker and beat each run in a process group of their own: stopping `run` stops both
+    # groups, and BRIDGX_PARENT_PID makes them stop by themselves if `run` is killed. Beat is its own
+    # process, not forked from the worker (`worker -B`): a fork inherits the worker's open SQLite
+    # connections, whose files celery closes and reuses in the child (a corrupt broker, a stuck beat).
     env = dict(os.environ, BRIDGX_HOME=str(home), BRIDGX_PARENT_PID=str(os.getpid()))
     concurrency = str(workers or app.config["WORKER_CONCURRENCY"])
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "--quiet", "worker", "-B", "--pool", "threads",
-         "-c", concurrency, "-l", "INFO", "-n", f"bridgx@{os.uname().nodename}",
-         "-s", str(home / "celerybeat-schedule")], cwd=ROOT, env=env, start_new_session=True)
+    celery = [sys.executable, "-m", "celery", "-A", "workers.app", "--quiet"]
+    worker = subprocess.Popen(celery + ["worker", "--pool", "threads", "-c", concurrency, "-l", "INFO",
+                                        "-n", f"bridgx@{os.uname().nodename}"],
+                              cwd=ROOT, env=env, start_new_session=True)
+    beat = subprocess.Popen(celery + ["beat", "-l", "INFO", "-s", str(home / "celerybeat-schedule")],
+                            cwd=ROOT, env=env, start_new_session=True)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, _raise_interrupt)  # even when started with SIGINT ignored (nohup, `&`)
     threading.Thread(target=_watch_worker, args=(worker, server), daemon=True).start()
@@ -164,6 +168,7 @@ def run(host, port, demo, demo_port, workers):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         began = time.monotonic()
         stop_group(worker, grace=STOP_GRACE_SECONDS)
+        stop_group(beat, grace=STOP_GRACE_SECONDS)
         if sim is not None:
             sim.stop()
         click.echo(f"stopped the worker and beat in {time.monotonic() - began:.1f} s", err=True)

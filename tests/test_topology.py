@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -92,6 +93,22 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # whatever else is left in the group
     except ProcessLookupError:
         pass
+
+
+def _broker_messages(path: Path) -> int:
+    """Messages ever published through the embedded SQLite broker (kombu keeps consumed ones)."""
+    try:
+        with sqlite3.connect(path, timeout=5) as broker:
+            return broker.execute("SELECT count(*) FROM kombu_message").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
+        time.sleep(0.2)
 
 
 def gone_within(pids: set[int], seconds: float) -> set[int]:
@@ -256,6 +273,14 @@ def test_demo_survives_restart_and_run_never_leaves_children(tmp_path):
         body = json.loads((tmp_path / "demo_cluster.json").read_text())
         assert http.call("POST", "/api/v1/cluster/create", body)[0] == 200
         assert _finished(http, _expand(http, 3, "one"))["task_status"] == "SUCCESS"
+        # beat publishes its schedule through the SQLite broker without corrupting it (a beat
+        # forked from the worker inherited the worker's SQLite connections, fds closed and reused)
+        wait_for(lambda: _broker_messages(tmp_path / "broker.sqlite") >= 6, 60, "beat to send its scheduled tasks")
+        with sqlite3.connect(tmp_path / "broker.sqlite") as broker:
+            assert broker.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        log = (tmp_path / "first.log").read_text()
+        for bad in ("Couldn't apply scheduled task", "database disk image is malformed", "file is not a database"):
+            assert bad not in log, bad
         children = descendants(first.pid)
         assert len(children) >= 2  # the worker and its beat
         first.kill()  # no clean-up at all: the children must notice and stop by themselves
