@@ -370,6 +370,13 @@ class Load:
                      headers={"Authorization": f"Bearer {self.stack.tokens[org]}"})
         return conn.getresponse()
 
+    def stop_after(self, seconds: float) -> None:
+        """Run for `seconds`, then stop and discard what was measured."""
+        time.sleep(seconds)
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=70)
+
     def stop(self) -> list[dict]:
         self.stopping.set()
         seconds = time.time() - self.t0
@@ -557,6 +564,8 @@ def main() -> None:
                     help="--copy-from: the BRIDGX_HOME that seeded it (its encryption key)")
     ap.add_argument("--api-alone", type=float, default=60.0, metavar="SECONDS",
                     help="--api: first the clients alone for this long, no scaling (0: skip)")
+    ap.add_argument("--api-warmup", type=float, default=10.0, metavar="SECONDS",
+                    help="--api: the clients run this long first, unmeasured (a new gunicorn's cold start)")
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--think", type=float, default=1.0, help="mean pause between a client's requests, s")
     ap.add_argument("--shrink", type=int, default=0, help="(4) shrink_all of a cluster of this size")
@@ -594,6 +603,8 @@ def main() -> None:
         def api(st):
             seeded = st.sql("SELECT COUNT(*) FROM instances")[0][0]
             alone = lone(st, m)
+            if args.api_warmup:  # a fresh gunicorn's first second is its cold start: not measured
+                Load(st, args.clients, args.think, [alone["id"]]).start().stop_after(args.api_warmup)
             if args.api_alone:
                 quiet = Load(st, args.clients, args.think, [alone["id"]]).start()
                 time.sleep(args.api_alone)

@@ -40,7 +40,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.clusters.models import CUSTOM, Cluster
-from app.core.db import utcnow
+from app.core.db import update_rows, utcnow
 from app.core.errors import AppError
 from app.elastic import policy, schedules
 from app.elastic.metrics import REPLACEMENTS
@@ -221,7 +221,7 @@ def heal(cluster: Cluster, now: datetime) -> list[Instance]:
     evidence.forget(cluster.id, (DEAD,), [r.instance_id for r, _, _ in dead])
     gone = [r for r, reason, _ in dead if reason == "vanished"]
     if gone:  # billed until last seen running, not until this pass (the reconciler's rule)
-        db.session.execute(update(Instance), [
+        update_rows(Instance, [
             {"id": r.id, "status": DELETED,
              "deleted_at": last_alive_at(r)}
             for r in gone])

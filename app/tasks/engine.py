@@ -33,7 +33,7 @@ from app.accounts.models import CloudAccount
 from app.clusters.models import Cluster
 from app.core.crypto import decrypt
 from app.core.deployment import deployment_id
-from app.core.db import utcnow
+from app.core.db import update_rows, utcnow
 from app.core.logs import REQUEST_ID
 from app.extensions import db
 from app.metrics.collectors import MACHINES_CREATED, MACHINES_DELETED
@@ -637,11 +637,10 @@ class Expander(_Runner):
                 if i.instance_id in self.likely and i.created_at is not None:  # the cloud's own launch time
                     row["created_at"] = _naive(span_start(self.likely[i.instance_id], i.created_at))
                 rows.append(row)
-            db.session.execute(update(Instance), rows)
+            update_rows(Instance, rows)
             self.moved()
         if gone:
-            db.session.execute(update(Instance), [
-                {"id": self.row_ids[i], "status": I_FAILED, "deleted_at": at} for i in gone])
+            update_rows(Instance, [{"id": self.row_ids[i], "status": I_FAILED, "deleted_at": at} for i in gone])
             self.note_error(f"{len(gone)} machines vanished before they were running")
         db.session.commit()
         readiness.observed(group, [i.instance_id for i in ready] + gone, now)
@@ -656,8 +655,7 @@ class Expander(_Runner):
             except base.CloudError as exc:
                 self.note_error(f"could not delete unready machines: {exc}")
                 continue  # left Pending: the reconciler will delete them
-            db.session.execute(update(Instance), [
-                {"id": self.row_ids[i], "status": I_FAILED, "deleted_at": utcnow()} for i in chunk])
+            update_rows(Instance, [{"id": self.row_ids[i], "status": I_FAILED, "deleted_at": utcnow()} for i in chunk])
             db.session.commit()
         self.note_error(f"{len(ids)} machines were not ready within {timeout:g}s and were deleted")
 

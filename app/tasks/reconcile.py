@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import insert, select, update
 
 from app.clusters.models import STANDARD, Cluster
-from app.core.db import utcnow
+from app.core.db import update_rows, utcnow
 from app.extensions import db
 from app.instances.models import DELETED, DELETING, LIVE, PENDING, RUNNING, Instance, last_alive_at
 from app.providers import base
@@ -144,7 +144,7 @@ def reconcile_cluster(cluster: Cluster, started: datetime | None = None) -> dict
     for chunk in base.chunks(seen, 500):
         db.session.execute(update(Instance).where(Instance.id.in_(chunk)).values(last_seen_at=now))
     if fix:
-        db.session.execute(update(Instance), [
+        update_rows(Instance, [
             {"id": r.id, "status": RUNNING, "ip_inner": inst.ip_inner, "ip_outer": inst.ip_outer, "running_at": now}
             for r, inst in fix])
         log.warning("reconciler: %s: %d machines Pending in the database but running in the cloud marked Running "
@@ -226,7 +226,7 @@ def reconcile_cluster(cluster: Cluster, started: datetime | None = None) -> dict
     # ---------------------------------------------------------------- rows whose machine is gone
     if gone and not _holder_task(cid):
         gone_rows = [rows[i] for i in gone]
-        db.session.execute(update(Instance), [
+        update_rows(Instance, [
             {"id": r.id, "status": DELETED,
              "deleted_at": last_alive_at(r)}
             for r in gone_rows])
