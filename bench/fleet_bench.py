@@ -32,6 +32,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -181,6 +182,13 @@ class Stack:
                 raise RuntimeError(f"worker {n} did not start; see {self.home / f'worker{n}.log'}")
             time.sleep(0.2)
         return proc
+
+    def database_server(self) -> list:
+        """The local MariaDB server process (its CPU counts too: it runs on this host), if any."""
+        if self.args.db != "mariadb":
+            return []
+        found = subprocess.run(["pgrep", "-x", "mariadbd"], capture_output=True, text=True).stdout.split()
+        return [SimpleNamespace(pid=int(found[0]))] if found else []
 
     def fresh_worker(self) -> subprocess.Popen:
         """Replace every worker by one new process (its peak RSS then belongs to what follows)."""
@@ -412,6 +420,7 @@ def fleet(stack: Stack, label: str, n: int, m: int, kill: bool = False, load: Lo
     names = [stack.cluster(f"fleet-{i}") for i in range(n)]
     before = sb.sim_stats(stack.sim)
     cost = Cost(stack.workers)
+    database = Cost(stack.database_server())
     if load is not None:
         load.start()
     with ThreadPoolExecutor(n) as pool:  # the N requests at once
@@ -432,6 +441,7 @@ def fleet(stack: Stack, label: str, n: int, m: int, kill: bool = False, load: Lo
     stack.wait_tasks(ids, on_tick=maybe_kill)
     api = load.stop() if load is not None else None
     cpu, rss = cost.done()
+    db_cpu, _ = database.done()
     after = sb.sim_stats(stack.sim)
     tasks = stack.tasks(ids)
     wall = (max(t["finished"] for t in tasks) - min(t["created"] for t in tasks)).total_seconds()
@@ -452,10 +462,12 @@ def fleet(stack: Stack, label: str, n: int, m: int, kill: bool = False, load: Lo
         "throttled": throttled or 0,
         "create_calls_max_1s": max_in_window(creates), "create_budget_1s": int(s["create_rate"]) + 1 if s["create_rate"] else None,
         "create_calls": len(creates),
+        "describe_calls": len(after["ok_at"]["describe"]) - len(before["ok_at"]["describe"]),
         "creates_per_s": round((len(creates) - 1) / (creates[-1] - creates[0]), 2) if len(creates) > 1 else None,
         "running": running, "sim_live": after["live"], "db_live": stack.live_in_db(),
         "worker_cpu_s": cpu, "cpu_ms_per_machine": round(cpu * 1000 / (n * m), 2), "worker_peak_rss_mb": rss,
         "workers": len(stack.workers),
+        "db_server_cpu_s": db_cpu if stack.database_server() else None,
     }
     row["exact"] = running == n * m and row["sim_live"] == row["db_live"]
     if killed:
@@ -518,7 +530,8 @@ COLUMNS = [("measurement", "measurement"), ("workers", "workers"), ("machines", 
            ("create_calls_max_1s", "max creates in 1 s"), ("creates_per_s", "creates / s"),
            ("exact", "inventory exact"),
            ("worker_cpu_s", "worker CPU s"), ("cpu_ms_per_machine", "CPU ms / machine"),
-           ("worker_peak_rss_mb", "peak RSS MB"), ("notes", "notes")]
+           ("worker_peak_rss_mb", "peak RSS MB"), ("db_server_cpu_s", "MariaDB CPU s"),
+           ("describe_calls", "describe calls"), ("notes", "notes")]
 
 
 def notes(row: dict) -> str:
