@@ -30,10 +30,6 @@ def create_app(config: BaseConfig | None = None) -> Flask:
 
     importlib.import_module("app.models")  # every table in the metadata
     db.init_app(app)
-    from app.core.db import install_pool
-    with app.app_context():
-        for engine in db.engines.values():
-            install_pool(engine)
     api.init_app(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]

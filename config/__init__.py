@@ -55,12 +55,10 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def engine_options(url: str | None, timeout: float, pool_max: int = 15) -> dict:
-    """SQLAlchemy engine options: a pool of up to `pool_max` connections (10 kept open, the rest
-    opened on demand), a bounded wait for one, and (PyMySQL) connect/read/write timeouts so a frozen
-    server raises instead of blocking forever. The ping before use and the rollback on return are
-    app.core.db.install_pool's, which create_app adds to every engine: it skips both where they
-    would be a wasted round trip."""
-    options = {"pool_pre_ping": False, "pool_reset_on_return": None}
+    """SQLAlchemy engine options: pre-ping, a pool of up to `pool_max` connections (10 kept open,
+    the rest opened on demand), a bounded wait for one, and (PyMySQL) connect/read/write timeouts so
+    a frozen server raises instead of blocking forever."""
+    options = {"pool_pre_ping": True}
     if ":memory:" not in (url or ""):  # (an in-memory SQLite has a single connection)
         options.update(pool_size=min(10, pool_max), max_overflow=max(0, pool_max - 10))
     if url and url.startswith("mysql"):

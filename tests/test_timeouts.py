@@ -138,14 +138,12 @@ def test_a_worker_at_full_concurrency_never_waits_for_a_database_connection(tmp_
 
     from sqlalchemy import create_engine, text
 
-    from app.core.db import install_pool
     from config import TestConfig
     monkeypatch.setenv("BRIDGX_WORKER_CONCURRENCY", "12")
     monkeypatch.setenv("BRIDGX_DB_TIMEOUT_SECONDS", "1")
     config = TestConfig(tmp_path)
     url = os.environ.get("BRIDGX_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'pool.sqlite'}"
     engine = create_engine(url, **config.SQLALCHEMY_ENGINE_OPTIONS)
-    install_pool(engine)
     holders = 2 * config.WORKER_CONCURRENCY + 2  # + the worker's own main thread and reconciler
     all_in, errors = threading.Barrier(holders, timeout=30), []
 
