@@ -161,7 +161,8 @@ class AlibabaProvider(Provider):
         """DescribeInstances, every page, through the SDK's generic call (`call_api`, which the typed
         `describe_instances` calls too, with the same request): the body is the JSON the API sent,
         without the typed method's model of every machine's ~60 fields built and then turned back
-        into a dict (a fifth of a worker's CPU while 20,000 machines boot)."""
+        into a dict (bench/README.md, "Session of 2 Dec 2026, evening": about 5 % of the worker's CPU
+        in a 20,000-machine fleet)."""
         from alibabacloud_tea_openapi.utils import Utils
         from alibabacloud_tea_openapi.utils_models import OpenApiRequest
         from darabonba.runtime import RuntimeOptions
