@@ -378,18 +378,21 @@ class Load:
                      headers={"Authorization": f"Bearer {self.stack.tokens[org]}"})
         return conn.getresponse()
 
-    def stop_after(self, seconds: float) -> None:
-        """Run for `seconds`, then stop and discard what was measured."""
-        time.sleep(seconds)
-        self.stopping.set()
-        for t in self.threads:
-            t.join(timeout=70)
-
-    def stop(self) -> list[dict]:
+    def _halt(self) -> float:
+        """Stop the clients; the seconds they ran."""
         self.stopping.set()
         seconds = time.time() - self.t0
         for t in self.threads:
             t.join(timeout=70)
+        return seconds
+
+    def stop_after(self, seconds: float) -> None:
+        """Run for `seconds`, then stop and discard what was measured."""
+        time.sleep(seconds)
+        self._halt()
+
+    def stop(self) -> list[dict]:
+        seconds = self._halt()
         rows = []
         for sample in self.samples:
             log("API error:", sample)
@@ -420,7 +423,8 @@ def fleet(stack: Stack, label: str, n: int, m: int, kill: bool = False, load: Lo
     names = [stack.cluster(f"fleet-{i}") for i in range(n)]
     before = sb.sim_stats(stack.sim)
     cost = Cost(stack.workers)
-    database = Cost(stack.database_server())
+    servers = stack.database_server()
+    database = Cost(servers)
     if load is not None:
         load.start()
     with ThreadPoolExecutor(n) as pool:  # the N requests at once
@@ -467,7 +471,7 @@ def fleet(stack: Stack, label: str, n: int, m: int, kill: bool = False, load: Lo
         "running": running, "sim_live": after["live"], "db_live": stack.live_in_db(),
         "worker_cpu_s": cpu, "cpu_ms_per_machine": round(cpu * 1000 / (n * m), 2), "worker_peak_rss_mb": rss,
         "workers": len(stack.workers),
-        "db_server_cpu_s": db_cpu if stack.database_server() else None,
+        "db_server_cpu_s": db_cpu if servers else None,
     }
     row["exact"] = running == n * m and row["sim_live"] == row["db_live"]
     if killed:
